@@ -1,0 +1,64 @@
+"""The one exception base of feedhub and its families.
+
+`SourceError` and its subclasses are the expected per-source failures: the
+pipeline records them on the source (shown by `feedhub status`) and goes on
+with the other sources. Anything else that escapes is a bug.
+"""
+
+from __future__ import annotations
+
+
+class FeedhubError(Exception):
+    """Base of every error feedhub raises on purpose."""
+
+
+class ConfigError(FeedhubError):
+    """The configuration is unusable; `problems` holds one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class StoreError(FeedhubError):
+    """The store cannot be opened or upgraded."""
+
+
+class SourceError(FeedhubError):
+    """An expected failure of one source; `reason` is a short machine-readable kind."""
+
+    reason = "error"
+
+
+class FetchError(SourceError):
+    """The network or file fetch failed (DNS, connection, timeout, I/O)."""
+
+    reason = "fetch"
+
+
+class HTTPStatusError(FetchError):
+    """The server answered with an error status."""
+
+    reason = "http"
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class LimitExceeded(FetchError):
+    """A configured limit (size, deadline, redirects) was reached."""
+
+    reason = "limit"
+
+
+class AddressRefused(FetchError):
+    """The URL's scheme or address is not allowed to be fetched."""
+
+    reason = "address"
+
+
+class ParseError(SourceError):
+    """The document is not a feed feedhub can read."""
+
+    reason = "parse"
