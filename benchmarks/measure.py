@@ -1,0 +1,165 @@
+"""Measures one run: wall time, CPU time (user + sys, children included) and peak memory.
+
+Peak memory is measured two ways:
+- `peak_rss`: the sum of the RSS of the whole process tree, sampled every ~20 ms
+  with psutil (shared copy-on-write pages of forked workers count once per process,
+  so this errs high; a peak shorter than the interval can be missed);
+- `max_rss`: the kernel's `ru_maxrss` from `wait4()`: the largest single process of
+  the tree (the child and the descendants it waited for), exact but not a sum.
+A subprocess is the preferred unit: the numbers then belong to that run alone.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import psutil
+
+T = TypeVar("T")
+SAMPLE_INTERVAL = 0.02
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """What one run cost."""
+
+    wall_s: float
+    cpu_s: float
+    peak_rss: int  # bytes, sum over the sampled process tree
+    max_rss: int  # bytes, largest single process (ru_maxrss)
+    returncode: int = 0
+
+
+class TreeSampler:
+    """Samples the summed RSS of a process and all its descendants on a thread."""
+
+    def __init__(self, pid: int, interval: float = SAMPLE_INTERVAL) -> None:
+        self.peak = 0
+        self._pid = pid
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> TreeSampler:
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def _sample(self) -> None:
+        try:
+            self.peak = max(self.peak, tree_rss(psutil.Process(self._pid)))
+        except psutil.NoSuchProcess:
+            return
+
+    def _loop(self) -> None:
+        try:
+            root = psutil.Process(self._pid)
+        except psutil.NoSuchProcess:
+            return
+        while not self._stop.is_set():
+            self.peak = max(self.peak, tree_rss(root))
+            self._stop.wait(self._interval)
+
+
+def tree_rss(root: psutil.Process) -> int:
+    """The summed RSS of `root` and its descendants now (0 for those already gone)."""
+    try:
+        processes = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for process in processes:
+        try:
+            total += process.memory_info().rss
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def measure_command(
+    argv: Sequence[str],
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    output: Path | None = None,
+    timeout: float | None = None,
+) -> Measurement:
+    """Run `argv` to its end and measure it; its stdout and stderr go to `output`."""
+    sink = output.open("wb") if output is not None else subprocess.DEVNULL
+    try:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        with TreeSampler(process.pid) as sampler, _deadline(process.pid, timeout):
+            _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+    finally:
+        if output is not None and not isinstance(sink, int):
+            sink.close()
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return Measurement(
+        wall_s=wall,
+        cpu_s=usage.ru_utime + usage.ru_stime,
+        peak_rss=sampler.peak,
+        max_rss=usage.ru_maxrss * 1024,
+        returncode=process.returncode,
+    )
+
+
+def measure_callable(function: Callable[[], T]) -> tuple[T, Measurement]:
+    """Call `function` in this process and measure it.
+
+    CPU includes the children it waited for; `max_rss` is this process's lifetime
+    peak (children not included), so a fresh subprocess (`measure_command`) is the
+    fairer unit.
+    """
+    before = _cpu_now()
+    started = time.perf_counter()
+    with TreeSampler(os.getpid()) as sampler:
+        result = function()
+    wall = time.perf_counter() - started
+    max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return result, Measurement(wall, _cpu_now() - before, sampler.peak, max_rss)
+
+
+def _cpu_now() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+@contextmanager
+def _deadline(pid: int, timeout: float | None) -> Iterator[None]:
+    """Kill the process group of `pid` if the block outlives `timeout` seconds."""
+    if timeout is None:
+        yield
+        return
+    timer = threading.Timer(timeout, _kill_group, args=(pid,))
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
