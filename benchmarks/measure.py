@@ -1,9 +1,11 @@
 """Measures one run: wall time, CPU time (user + sys, children included) and peak memory.
 
-Peak memory is measured two ways:
+Peak memory is measured three ways:
 - `peak_rss`: the sum of the RSS of the whole process tree, sampled every ~20 ms
   with psutil (shared copy-on-write pages of forked workers count once per process,
   so this errs high; a peak shorter than the interval can be missed);
+- `peak_pss`: the same samples' sum of PSS, where a page shared by n processes
+  counts 1/n in each: the tree's real footprint;
 - `max_rss`: the kernel's `ru_maxrss` from `wait4()`: the largest single process of
   the tree (the child and the descendants it waited for), exact but not a sum.
 A subprocess is the preferred unit: the numbers then belong to that run alone.
@@ -36,15 +38,17 @@ class Measurement:
     wall_s: float
     cpu_s: float
     peak_rss: int  # bytes, sum over the sampled process tree
+    peak_pss: int  # bytes, sum over the sampled process tree
     max_rss: int  # bytes, largest single process (ru_maxrss)
     returncode: int = 0
 
 
 class TreeSampler:
-    """Samples the summed RSS of a process and all its descendants on a thread."""
+    """Samples the summed RSS and PSS of a process and all its descendants on a thread."""
 
     def __init__(self, pid: int, interval: float = SAMPLE_INTERVAL) -> None:
-        self.peak = 0
+        self.peak_rss = 0
+        self.peak_pss = 0
         self._pid = pid
         self._interval = interval
         self._stop = threading.Event()
@@ -62,33 +66,33 @@ class TreeSampler:
 
     def _sample(self) -> None:
         try:
-            self.peak = max(self.peak, tree_rss(psutil.Process(self._pid)))
+            rss, pss = tree_memory(psutil.Process(self._pid))
         except psutil.NoSuchProcess:
             return
+        self.peak_rss = max(self.peak_rss, rss)
+        self.peak_pss = max(self.peak_pss, pss)
 
     def _loop(self) -> None:
-        try:
-            root = psutil.Process(self._pid)
-        except psutil.NoSuchProcess:
-            return
         while not self._stop.is_set():
-            self.peak = max(self.peak, tree_rss(root))
+            self._sample()
             self._stop.wait(self._interval)
 
 
-def tree_rss(root: psutil.Process) -> int:
-    """The summed RSS of `root` and its descendants now (0 for those already gone)."""
+def tree_memory(root: psutil.Process) -> tuple[int, int]:
+    """The summed RSS and PSS of `root` and its descendants now (0 for those gone)."""
     try:
         processes = [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return 0
-    total = 0
+        return 0, 0
+    rss = pss = 0
     for process in processes:
         try:
-            total += process.memory_info().rss
-        except psutil.NoSuchProcess:
+            memory = process.memory_full_info()
+        except psutil.NoSuchProcess:  # zombies included
             continue
-    return total
+        rss += memory.rss
+        pss += memory.pss
+    return rss, pss
 
 
 def measure_command(
@@ -116,7 +120,8 @@ def measure_command(
     return Measurement(
         wall_s=wall,
         cpu_s=usage.ru_utime + usage.ru_stime,
-        peak_rss=sampler.peak,
+        peak_rss=sampler.peak_rss,
+        peak_pss=sampler.peak_pss,
         max_rss=usage.ru_maxrss * 1024,
         returncode=process.returncode,
     )
@@ -135,7 +140,8 @@ def measure_callable(function: Callable[[], T]) -> tuple[T, Measurement]:
         result = function()
     wall = time.perf_counter() - started
     max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return result, Measurement(wall, _cpu_now() - before, sampler.peak, max_rss)
+    cpu = _cpu_now() - before
+    return result, Measurement(wall, cpu, sampler.peak_rss, sampler.peak_pss, max_rss)
 
 
 def _cpu_now() -> float:
