@@ -1,0 +1,163 @@
+"""Turn a fetched document (bytes plus response headers) into a typed `FeedDocument`.
+
+This is the only module that touches feedparser's result dictionaries. Parsing
+runs with feedparser's sanitizer and URI resolution off: `feedhub.normalize`
+sanitizes with nh3 and resolves links against each entry's base afterwards.
+"""
+
+from __future__ import annotations
+
+import calendar
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import feedparser
+
+from feedhub.errors import ParseError
+from feedhub.models import Enclosure, FeedDocument, FeedEntry
+
+# Warnings that leave the parsed data intact; anything else is reported on the source.
+_HARMLESS_BOZO = (
+    feedparser.CharacterEncodingOverride,
+    feedparser.NonXMLContentType,
+)
+_SY_PERIOD_SECONDS = {
+    "hourly": 3600,
+    "daily": 86400,
+    "weekly": 604800,
+    "monthly": 2592000,
+    "yearly": 31536000,
+}
+
+
+def parse_document(body: bytes, url: str, headers: Mapping[str, str]) -> FeedDocument:
+    """Parse `body` fetched from `url`; raise ParseError when it is no feed at all."""
+    response_headers = {"content-location": url}
+    if content_type := headers.get("content-type"):
+        response_headers["content-type"] = content_type
+    parsed = feedparser.parse(
+        body,
+        response_headers=response_headers,
+        sanitize_html=False,
+        resolve_relative_uris=False,
+    )
+    feed = parsed.get("feed", {})
+    if not parsed.get("version") and not parsed.entries:
+        raise ParseError(
+            f"{url}: not an RSS or Atom feed ({_bozo_text(parsed) or 'no feed found'})"
+        )
+    entries = tuple(_entry(raw, url) for raw in parsed.entries)
+    return FeedDocument(
+        title=_text(feed.get("title")),
+        link=_text(feed.get("link")),
+        entries=entries,
+        ttl_minutes=_int(feed.get("ttl")),
+        update_period_seconds=_update_period(feed),
+        warning=_bozo_text(parsed) if _is_harmful_bozo(parsed) else None,
+    )
+
+
+def _entry(raw: Any, document_url: str) -> FeedEntry:
+    title_detail = raw.get("title_detail") or {}
+    summary_detail = raw.get("summary_detail") or {}
+    content = _best_content(raw.get("content") or [])
+    return FeedEntry(
+        guid=_text(raw.get("id")),
+        link=_text(raw.get("link")),
+        title=_text(raw.get("title")),
+        title_is_html=_is_html(title_detail),
+        summary=_text(raw.get("summary")),
+        summary_is_html=_is_html(summary_detail),
+        content=_text(content.get("value")) if content else None,
+        content_is_html=_is_html(content) if content else False,
+        authors=_authors(raw),
+        categories=tuple(
+            term
+            for tag in raw.get("tags") or []
+            if (term := _text(tag.get("term") or tag.get("label")))
+        ),
+        published=_datetime(raw.get("published_parsed")),
+        # feedparser's entry.get("updated") falls back to published: ask for the parsed key itself.
+        updated=_datetime(raw["updated_parsed"]) if "updated_parsed" in raw else None,
+        enclosures=_enclosures(raw),
+        base_url=_text((content or summary_detail or title_detail).get("base")) or document_url,
+    )
+
+
+def _best_content(contents: list[Any]) -> Any:
+    """Prefer HTML content over plain text when a feed offers several."""
+    for item in contents:
+        if _is_html(item):
+            return item
+    return contents[0] if contents else None
+
+
+def _is_html(detail: Mapping[str, Any]) -> bool:
+    return str(detail.get("type", "text/html")) in ("text/html", "application/xhtml+xml")
+
+
+def _authors(raw: Any) -> tuple[str, ...]:
+    names = [_text(author.get("name")) for author in raw.get("authors") or []]
+    if not any(names) and raw.get("author"):
+        names = [_text(raw.get("author"))]
+    return tuple(dict.fromkeys(name for name in names if name))
+
+
+def _enclosures(raw: Any) -> tuple[Enclosure, ...]:
+    found: list[Enclosure] = []
+    for link in raw.get("links") or []:
+        if link.get("rel") != "enclosure" or not _text(link.get("href")):
+            continue
+        found.append(
+            Enclosure(
+                url=str(link["href"]).strip(),
+                length=_int(link.get("length")) or 0,
+                type=_text(link.get("type")) or "",
+            )
+        )
+    return tuple(dict.fromkeys(found))
+
+
+def _datetime(value: time.struct_time | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(value), UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
+def _update_period(feed: Mapping[str, Any]) -> int | None:
+    period = _SY_PERIOD_SECONDS.get(str(feed.get("sy_updateperiod", "")).strip().lower())
+    if period is None:
+        return None
+    frequency = _int(feed.get("sy_updatefrequency")) or 1
+    return max(1, period // max(1, frequency))
+
+
+def _int(value: object) -> int | None:
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return number if number >= 0 else None
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _is_harmful_bozo(parsed: Any) -> bool:
+    return bool(parsed.get("bozo")) and not isinstance(parsed.get("bozo_exception"), _HARMLESS_BOZO)
+
+
+def _bozo_text(parsed: Any) -> str | None:
+    error = parsed.get("bozo_exception")
+    if error is None:
+        return None
+    return " ".join(str(error).split())[:300] or type(error).__name__
