@@ -1,0 +1,1 @@
+"""Alembic migrations of the feedhub store; `feedhub.store` applies them on open."""

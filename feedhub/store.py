@@ -1,0 +1,535 @@
+"""The store: sources with their poll state and schedule, entries, and category membership.
+
+SQLAlchemy Core over SQLite (WAL, busy timeout, immediate write transactions)
+or PostgreSQL. The schema is created and upgraded by the alembic migrations
+in `feedhub/migrations` when the store is opened. One write transaction per
+source poll, so a crash loses at most the poll in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib.resources import files
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from feedhub.config import SourceSettings
+from feedhub.errors import StoreError
+from feedhub.models import (
+    Enclosure,
+    EntryToStore,
+    PollResult,
+    PublishedEntry,
+    PublishedSource,
+    SourceHealth,
+    SourceState,
+)
+from feedhub.schema import categories, entries, entry_categories, sources
+
+log = logging.getLogger(__name__)
+
+# Minting namespace for entry ids: uuid5(source URL + entry key) is stable even if the
+# store is rebuilt from scratch, so readers never see an article twice.
+ENTRY_ID_NAMESPACE = uuid.UUID("8a3e4a52-5b1e-4a70-9d51-5b0f6f1f9a11")
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+@dataclass(frozen=True, slots=True)
+class RoutedEntry:
+    """A normalized entry with the categories it was routed into."""
+
+    entry: EntryToStore
+    categories: frozenset[str]
+
+
+@dataclass(slots=True)
+class StoreReport:
+    """What storing one source's entries changed."""
+
+    new: int = 0
+    updated: int = 0
+    categories: set[str] = field(default_factory=set)
+
+
+def mint_uid(source_url: str, key: str) -> str:
+    return f"urn:uuid:{uuid.uuid5(ENTRY_ID_NAMESPACE, source_url + chr(10) + key)}"
+
+
+def create_store_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event issue BEGIN itself, so writes can take the lock up front.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _sqlite_on_begin(connection: Connection) -> None:
+    # A write transaction that starts as a reader and upgrades can fail with SQLITE_BUSY
+    # immediately (no busy wait); taking the write lock at BEGIN avoids that.
+    immediate = connection.get_execution_options().get("feedhub_write", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def upgrade_schema(engine: Engine) -> None:
+    """Apply every pending migration (creating the schema on a new store)."""
+    alembic_config = AlembicConfig()
+    alembic_config.set_main_option("script_location", str(files("feedhub") / "migrations"))
+    head = ScriptDirectory.from_config(alembic_config).get_current_head()
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+    if current == head:
+        return
+    with engine.connect().execution_options(feedhub_write=True) as connection:
+        alembic_config.attributes["connection"] = connection
+        command.upgrade(alembic_config, "head")
+        connection.commit()
+    log.info("store schema upgraded from %s to %s", current or "nothing", head)
+
+
+class Store:
+    """All reads and writes of feedhub's data go through here."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        engine = create_store_engine(url)
+        try:
+            upgrade_schema(engine)
+        except SQLAlchemyError as error:
+            engine.dispose()
+            raise StoreError(
+                f"cannot open the store {_safe_url(url)}: {_first_line(error)}"
+            ) from None
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def writing(self) -> Iterator[Connection]:
+        with (
+            self.engine.connect().execution_options(feedhub_write=True) as connection,
+            connection.begin(),
+        ):
+            yield connection
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        with self.engine.connect() as connection, connection.begin():
+            yield connection
+
+    # --- sources ----------------------------------------------------------
+
+    def sync_sources(self, configured: Sequence[SourceSettings], now: datetime) -> None:
+        """Make the store's source list match the config: new ones are due now."""
+        wanted = {source.url: source for source in configured}
+        with self.writing() as connection:
+            known = {
+                row.url: row
+                for row in connection.execute(
+                    sa.select(sources.c.id, sources.c.url, sources.c.name, sources.c.active)
+                )
+            }
+            for url, source in wanted.items():
+                row = known.get(url)
+                if row is None:
+                    connection.execute(sources.insert().values(**_new_source(source, now)))
+                elif row.name != source.name or not row.active:
+                    connection.execute(
+                        sources.update()
+                        .where(sources.c.id == row.id)
+                        .values(name=source.name, active=True)
+                    )
+            gone = [row.id for url, row in known.items() if url not in wanted and row.active]
+            if gone:
+                connection.execute(
+                    sources.update().where(sources.c.id.in_(gone)).values(active=False)
+                )
+
+    def due_sources(self, now: datetime, *, everything: bool = False) -> list[SourceState]:
+        query = sa.select(sources).where(sources.c.active.is_(True))
+        if not everything:
+            query = query.where(sa.or_(sources.c.next_due.is_(None), sources.c.next_due <= now))
+        with self.reading() as connection:
+            ordered = query.order_by(sources.c.next_due, sources.c.id)
+            return [_source_state(row) for row in connection.execute(ordered)]
+
+    def source_states(self) -> list[SourceState]:
+        counts = (
+            sa.select(entries.c.source_id, sa.func.count().label("entries"))
+            .group_by(entries.c.source_id)
+            .subquery()
+        )
+        query = (
+            sa.select(sources, sa.func.coalesce(counts.c.entries, 0).label("entries"))
+            .outerjoin(counts, counts.c.source_id == sources.c.id)
+            .where(sources.c.active.is_(True))
+            .order_by(sources.c.id)
+        )
+        with self.reading() as connection:
+            return [_source_state(row) for row in connection.execute(query)]
+
+    def next_due(self) -> datetime | None:
+        with self.reading() as connection:
+            return connection.execute(
+                sa.select(sa.func.min(sources.c.next_due)).where(sources.c.active.is_(True))
+            ).scalar()
+
+    def record_poll(
+        self, source_id: int, result: PollResult, *, site_link: str | None = None
+    ) -> None:
+        with self.writing() as connection:
+            _update_source(connection, source_id, result, site_link)
+
+    # --- entries ----------------------------------------------------------
+
+    def store_entries(
+        self,
+        state: SourceState,
+        routed: Sequence[RoutedEntry],
+        result: PollResult,
+        now: datetime,
+        *,
+        site_link: str | None = None,
+    ) -> StoreReport:
+        """Store one poll's entries and the source's new state in one transaction."""
+        report = StoreReport()
+        with self.writing() as connection:
+            existing = _existing_entries(connection, state.id, [item.entry.key for item in routed])
+            primaries = _primaries(
+                connection, state.id, [item.entry.canonical_link for item in routed]
+            )
+            for item in _unique_by_key(routed):
+                row = existing.get(item.entry.key)
+                if row is None:
+                    _insert_entry(connection, state, item, now, primaries)
+                    report.new += 1
+                elif row.content_hash != item.entry.content_hash:
+                    _update_entry(connection, row, item.entry, now)
+                    report.updated += 1
+                else:
+                    continue
+                report.categories |= item.categories
+            _update_source(connection, state.id, result, site_link)
+            _mark_dirty(connection, report.categories)
+        return report
+
+    def latest_entries(self, category: str, limit: int) -> list[PublishedEntry]:
+        """The newest `limit` articles of a category, newest first."""
+        query = (
+            sa.select(
+                entries,
+                sources.c.name.label("source_name"),
+                sources.c.url.label("source_url"),
+                sources.c.site_link.label("source_link"),
+            )
+            .select_from(
+                entry_categories.join(entries, entries.c.id == entry_categories.c.entry_id).join(
+                    sources, sources.c.id == entries.c.source_id
+                )
+            )
+            .where(entry_categories.c.category == category, sources.c.active.is_(True))
+            .order_by(entry_categories.c.sort_time.desc(), entry_categories.c.entry_id.desc())
+            .limit(limit)
+        )
+        with self.reading() as connection:
+            rows = list(connection.execute(query))
+            alternates = _alternate_links(connection, [row.id for row in rows])
+        return [_published_entry(row, alternates.get(row.id, ())) for row in rows]
+
+    def category_sizes(self) -> dict[str, int]:
+        query = sa.select(entry_categories.c.category, sa.func.count()).group_by(
+            entry_categories.c.category
+        )
+        with self.reading() as connection:
+            return {category: count for category, count in connection.execute(query)}
+
+    # --- what to republish -----------------------------------------------
+
+    def dirty_categories(self) -> set[str]:
+        with self.reading() as connection:
+            return set(
+                connection.execute(sa.select(categories.c.slug).where(categories.c.dirty)).scalars()
+            )
+
+    def mark_clean(self, slugs: Iterable[str]) -> None:
+        with self.writing() as connection:
+            connection.execute(
+                categories.update().where(categories.c.slug.in_(list(slugs))).values(dirty=False)
+            )
+
+
+# --- helpers --------------------------------------------------------------
+
+
+def _new_source(source: SourceSettings, now: datetime) -> dict[str, Any]:
+    return {
+        "url": source.url,
+        "name": source.name,
+        "active": True,
+        "health": SourceHealth.NEW.value,
+        "permanent_redirects": 0,
+        "failures": 0,
+        "next_due": now,
+    }
+
+
+def _source_state(row: Any) -> SourceState:
+    mapping = row._mapping
+    return SourceState(
+        id=mapping["id"],
+        url=mapping["url"],
+        effective_url=mapping["effective_url"],
+        name=mapping["name"],
+        health=SourceHealth(mapping["health"]),
+        etag=mapping["etag"],
+        last_modified=mapping["last_modified"],
+        body_hash=mapping["body_hash"],
+        last_attempt=mapping["last_attempt"],
+        last_success=mapping["last_success"],
+        last_status=mapping["last_status"],
+        last_error=mapping["last_error"],
+        failures=mapping["failures"],
+        permanent_redirects=mapping["permanent_redirects"],
+        redirect_target=mapping["redirect_target"],
+        next_due=mapping["next_due"],
+        entries=mapping.get("entries", 0),
+    )
+
+
+def _update_source(
+    connection: Connection, source_id: int, result: PollResult, site_link: str | None
+) -> None:
+    values: dict[str, Any] = {
+        "health": result.health.value,
+        "last_attempt": result.last_attempt,
+        "next_due": result.next_due,
+        "failures": result.failures,
+        "last_status": result.last_status,
+        "last_error": result.last_error,
+        "last_success": result.last_success,
+        "etag": result.etag,
+        "last_modified": result.last_modified,
+        "body_hash": result.body_hash,
+        "effective_url": result.effective_url,
+        "permanent_redirects": result.permanent_redirects,
+        "redirect_target": result.redirect_target,
+    }
+    if site_link:
+        values["site_link"] = site_link
+    connection.execute(sources.update().where(sources.c.id == source_id).values(**values))
+
+
+def _unique_by_key(routed: Sequence[RoutedEntry]) -> list[RoutedEntry]:
+    """Exact repeats inside one document count once (the first one wins)."""
+    return list({item.entry.key: item for item in reversed(routed)}.values())[::-1]
+
+
+def _existing_entries(
+    connection: Connection, source_id: int, keys: Sequence[str]
+) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for batch in _batches(sorted(set(keys))):
+        query = sa.select(
+            entries.c.id,
+            entries.c.key,
+            entries.c.content_hash,
+            entries.c.updated,
+            entries.c.duplicate_of,
+            entries.c.sort_time,
+        ).where(entries.c.source_id == source_id, entries.c.key.in_(batch))
+        found.update((row.key, row) for row in connection.execute(query))
+    return found
+
+
+def _primaries(
+    connection: Connection, source_id: int, links: Sequence[str | None]
+) -> dict[str, tuple[int, datetime]]:
+    """Articles other sources already carry, by canonical link: (entry id, sort time)."""
+    wanted = sorted({link for link in links if link})
+    found: dict[str, tuple[int, datetime]] = {}
+    for batch in _batches(wanted):
+        query = (
+            sa.select(entries.c.canonical_link, entries.c.id, entries.c.sort_time)
+            .where(
+                entries.c.canonical_link.in_(batch),
+                entries.c.duplicate_of.is_(None),
+                entries.c.source_id != source_id,
+            )
+            .order_by(entries.c.id.desc())
+        )
+        found.update(
+            (row.canonical_link, (row.id, row.sort_time)) for row in connection.execute(query)
+        )
+    return found
+
+
+def _insert_entry(
+    connection: Connection,
+    state: SourceState,
+    item: RoutedEntry,
+    now: datetime,
+    primaries: Mapping[str, tuple[int, datetime]],
+) -> None:
+    entry = item.entry
+    # An undated entry takes its first-seen time; a date in the future is not believed.
+    published = _stated(entry.published or entry.updated, now)
+    sort_time = published or now
+    primary = primaries.get(entry.canonical_link) if entry.canonical_link else None
+    values = {
+        **_entry_values(entry),
+        "uid": mint_uid(state.url, entry.key),
+        "source_id": state.id,
+        "key": entry.key,
+        "published": published,
+        "updated": _stated_updated(entry, now) or sort_time,
+        "first_seen": now,
+        "sort_time": sort_time,
+        "duplicate_of": primary[0] if primary else None,
+    }
+    entry_id: int = connection.execute(
+        entries.insert().values(**values).returning(entries.c.id)
+    ).scalar_one()
+    article_id, article_time = primary or (entry_id, sort_time)
+    _add_to_categories(connection, article_id, article_time, item.categories)
+
+
+def _update_entry(connection: Connection, row: Any, entry: EntryToStore, now: datetime) -> None:
+    stated = _stated_updated(entry, now)
+    updated = stated if stated and stated > row.updated else max(now, row.updated)
+    connection.execute(
+        entries.update()
+        .where(entries.c.id == row.id)
+        .values(**_entry_values(entry), updated=updated)
+    )
+
+
+def _stated_updated(entry: EntryToStore, now: datetime) -> datetime | None:
+    return _stated(entry.updated or entry.published, now)
+
+
+def _stated(moment: datetime | None, now: datetime) -> datetime | None:
+    """A date the feed stated, unless it lies in the future."""
+    return moment if moment and moment <= now else None
+
+
+def _entry_values(entry: EntryToStore) -> dict[str, Any]:
+    return {
+        "canonical_link": entry.canonical_link,
+        "link": entry.link,
+        "title": entry.title,
+        "summary_html": entry.summary_html,
+        "content_html": entry.content_html,
+        "authors": json.dumps(list(entry.authors), ensure_ascii=False),
+        "labels": json.dumps(list(entry.labels), ensure_ascii=False),
+        "enclosures": json.dumps([[e.url, e.length, e.type] for e in entry.enclosures]),
+        "content_hash": entry.content_hash,
+    }
+
+
+def _add_to_categories(
+    connection: Connection, article_id: int, sort_time: datetime, slugs: Iterable[str]
+) -> None:
+    present = set(
+        connection.execute(
+            sa.select(entry_categories.c.category).where(entry_categories.c.entry_id == article_id)
+        ).scalars()
+    )
+    rows = [
+        {"category": slug, "entry_id": article_id, "sort_time": sort_time}
+        for slug in sorted(set(slugs) - present)
+    ]
+    if rows:
+        connection.execute(entry_categories.insert(), rows)
+
+
+def _mark_dirty(connection: Connection, slugs: Iterable[str]) -> None:
+    wanted = sorted(set(slugs))
+    if not wanted:
+        return
+    present = set(
+        connection.execute(
+            sa.select(categories.c.slug).where(categories.c.slug.in_(wanted))
+        ).scalars()
+    )
+    connection.execute(categories.update().where(categories.c.slug.in_(wanted)).values(dirty=True))
+    missing = [{"slug": slug, "dirty": True} for slug in wanted if slug not in present]
+    if missing:
+        connection.execute(categories.insert(), missing)
+
+
+def _alternate_links(
+    connection: Connection, article_ids: Sequence[int]
+) -> dict[int, tuple[str, ...]]:
+    found: dict[int, list[str]] = {}
+    for batch in _batches(list(article_ids)):
+        query = (
+            sa.select(entries.c.duplicate_of, entries.c.link)
+            .where(entries.c.duplicate_of.in_(batch), entries.c.link.is_not(None))
+            .order_by(entries.c.id)
+        )
+        for row in connection.execute(query):
+            found.setdefault(row.duplicate_of, []).append(row.link)
+    return {key: tuple(dict.fromkeys(links)) for key, links in found.items()}
+
+
+def _published_entry(row: Any, alternates: tuple[str, ...]) -> PublishedEntry:
+    return PublishedEntry(
+        uid=row.uid,
+        title=row.title,
+        link=row.link,
+        summary_html=row.summary_html,
+        content_html=row.content_html,
+        authors=tuple(json.loads(row.authors)),
+        labels=tuple(json.loads(row.labels)),
+        enclosures=tuple(
+            Enclosure(url, length, kind) for url, length, kind in json.loads(row.enclosures)
+        ),
+        published=row.published or row.sort_time,
+        updated=row.updated,
+        source=PublishedSource(name=row.source_name, url=row.source_url, link=row.source_link),
+        alternates=tuple(link for link in alternates if link != row.link),
+    )
+
+
+def _batches(items: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _first_line(error: BaseException) -> str:
+    if isinstance(error, OperationalError) and error.orig is not None:
+        return " ".join(str(error.orig).split())[:300]
+    return " ".join(str(error).split("\n")[0].split())[:300]
+
+
+def _safe_url(url: str) -> str:
+    return sa.engine.make_url(url).render_as_string(hide_password=True)
