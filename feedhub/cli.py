@@ -1,0 +1,138 @@
+"""The `feedhub` command line (click): parse arguments, load the config, call the right step.
+
+Every expected failure ends as one line on stderr and a non-zero exit code:
+2 for an unusable config, 1 for other errors. Tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from feedhub import __version__
+from feedhub.config import Settings, config_path, load_config
+from feedhub.errors import ConfigError, FeedhubError
+from feedhub.pipeline import Hub
+from feedhub.store import Store
+
+log = logging.getLogger(__name__)
+
+EXIT_CONFIG = 2
+EXIT_ERROR = 1
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Context:
+    """What every command needs: the config file's path, loaded on demand."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def settings(self) -> Settings:
+        return load_config(self.path)
+
+    @contextmanager
+    def hub(self) -> Iterator[Hub]:
+        settings = self.settings()
+        store = Store.open(settings.hub.database)
+        hub = Hub(settings, store)
+        try:
+            yield hub
+        finally:
+            hub.close()
+            store.close()
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Config file (default: $FEEDHUB_CONFIG, else ./feedhub.toml).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log debugging detail.")
+@click.option("-q", "--quiet", is_flag=True, help="Log warnings and errors only.")
+@click.version_option(__version__, prog_name="feedhub")
+@click.pass_context
+def cli(context: click.Context, config: Path | None, verbose: bool, quiet: bool) -> None:
+    """feedhub: poll RSS/Atom sources and republish them as one feed per category."""
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    # Alembic reports every migration step at INFO; feedhub logs one line per upgrade itself.
+    logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
+    context.obj = Context(config_path(config))
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Poll what is due, publish, and exit (for cron).")
+@click.option("--all", "everything", is_flag=True, help="With --once: poll every source now.")
+@pass_context
+def run(context: Context, once: bool, everything: bool) -> None:
+    """Poll sources and publish: as a daemon, or once with --once."""
+    with context.hub() as hub:
+        if once:
+            hub.sync_sources()
+            summary = hub.run_once(everything=everything)
+            output = hub.settings.hub.output_dir
+            click.echo(
+                f"polled {summary.polled} sources ({summary.failed} failing): "
+                f"{summary.new_entries} new, {summary.updated_entries} updated entries; "
+                f"feeds in {output}"
+            )
+            return
+        from feedhub.scheduler import Daemon
+
+        sys.exit(Daemon(hub).run())
+
+
+@cli.command("publish")
+@pass_context
+def publish_command(context: Context) -> None:
+    """Regenerate every published feed from the store."""
+    with context.hub() as hub:
+        hub.publish_all()
+        click.echo(
+            f"published {len(hub.settings.categories) + 1} feeds in {hub.settings.hub.output_dir}"
+        )
+
+
+@cli.command()
+@pass_context
+def check(context: Context) -> None:
+    """Validate the config file; print each problem on one line."""
+    settings = context.settings()
+    click.echo(
+        f"{context.path}: ok ({len(settings.sources)} sources, "
+        f"{len(settings.categories)} categories)"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: turn expected errors into one-line messages and exit codes."""
+    try:
+        cli.main(args=argv, prog_name="feedhub", standalone_mode=False)
+    except ConfigError as error:
+        for problem in error.problems:
+            click.echo(problem, err=True)
+        sys.exit(EXIT_CONFIG)
+    except FeedhubError as error:
+        click.echo(f"feedhub: {error}", err=True)
+        sys.exit(EXIT_ERROR)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(EXIT_ERROR)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)

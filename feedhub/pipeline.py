@@ -1,0 +1,194 @@
+"""Run the steps for due sources: fetch -> parse -> normalize -> route -> store -> publish.
+
+The pipeline only calls the steps and hands their values on; what a poll
+means for a source (health, backoff, next due time) is decided by
+`feedhub.decide`. Fetches run concurrently in threads; everything that
+touches the store runs in the calling thread, one transaction per source.
+Expected failures of a source (`SourceError`) are recorded on it and never
+stop the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from feedhub import decide
+from feedhub.clock import Clock, system_clock
+from feedhub.config import Settings, SourceSettings
+from feedhub.decide import Timing
+from feedhub.errors import SourceError
+from feedhub.fetch import Fetcher, FetchRequest
+from feedhub.models import Fetched, FetchOutcome, SourceState
+from feedhub.normalize import normalize_entry
+from feedhub.parse import parse_document
+from feedhub.publish import feeds_of, publish
+from feedhub.routing import Router
+from feedhub.store import RoutedEntry, Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class PollSummary:
+    """What one pass over the due sources did."""
+
+    polled: int = 0
+    failed: int = 0
+    new_entries: int = 0
+    updated_entries: int = 0
+    published: list[str] = field(default_factory=list)
+
+
+class Hub:
+    """One configured hub: its settings, store, fetcher and clock."""
+
+    def __init__(self, settings: Settings, store: Store, clock: Clock = system_clock) -> None:
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self.fetcher = Fetcher(settings.fetch)
+        self.router = Router(settings.categories)
+        self._sources = {source.url: source for source in settings.sources}
+
+    def close(self) -> None:
+        self.fetcher.close()
+
+    def sync_sources(self) -> None:
+        self.store.sync_sources(self.settings.sources, self.clock())
+
+    def run_once(
+        self, *, everything: bool = False, stop: threading.Event | None = None
+    ) -> PollSummary:
+        """Poll what is due (everything, if asked), then republish what changed."""
+        summary = self.poll(everything=everything, stop=stop)
+        summary.published = self.publish_changed()
+        return summary
+
+    def poll(self, *, everything: bool = False, stop: threading.Event | None = None) -> PollSummary:
+        summary = PollSummary()
+        due = self.store.due_sources(self.clock(), everything=everything)
+        if not due:
+            return summary
+        with ThreadPoolExecutor(
+            max_workers=min(self.settings.fetch.concurrency, len(due)),
+            thread_name_prefix="feedhub-fetch",
+        ) as pool:
+            futures = {pool.submit(self._fetch, state): state for state in due}
+            # Results are stored in the order the sources were due, not as fetches finish,
+            # so which source an article shared by several is credited to is reproducible.
+            for future, state in futures.items():
+                if stop is not None and stop.is_set():
+                    _cancel(futures)
+                if future.cancelled():
+                    continue
+                self._process(state, future, summary)
+        return summary
+
+    def publish_changed(self) -> list[str]:
+        """Republish the feeds whose entries changed, or whose files are missing."""
+        output = self.settings.hub.output_dir
+        missing = {
+            feed.slug
+            for feed in feeds_of(self.settings)
+            if not (output / feed.slug / "atom.xml").exists()
+        }
+        targets = sorted((self.store.dirty_categories() | missing) & self._slugs())
+        if targets:
+            publish(self.store, self.settings, only=targets)
+        return targets
+
+    def publish_all(self) -> None:
+        publish(self.store, self.settings)
+
+    def _slugs(self) -> set[str]:
+        return {feed.slug for feed in feeds_of(self.settings)}
+
+    def _fetch(self, state: SourceState) -> FetchOutcome | SourceError:
+        source = self._source(state)
+        request = FetchRequest(
+            url=state.fetch_url,
+            etag=state.etag,
+            last_modified=state.last_modified,
+            allow_private=self.settings.source_allows_private(source),
+            allow_file=True,
+        )
+        try:
+            return self.fetcher.fetch(request)
+        except SourceError as error:
+            return error
+
+    def _process(
+        self,
+        state: SourceState,
+        future: Future[FetchOutcome | SourceError],
+        summary: PollSummary,
+    ) -> None:
+        summary.polled += 1
+        source = self._source(state)
+        timing = self._timing(source)
+        outcome = future.result()
+        now = self.clock()
+        if isinstance(outcome, SourceError):
+            summary.failed += 1
+            self.store.record_poll(state.id, decide.after_failure(state, outcome, now, timing))
+            log.warning("%s: failed: %s", state.name, outcome)
+            return
+        if not isinstance(outcome, Fetched):
+            self.store.record_poll(
+                state.id, decide.after_success(state, outcome, now, timing, body_hash=None)
+            )
+            log.info("%s: not modified (304)", state.name)
+            return
+        body_hash = hashlib.sha256(outcome.body).hexdigest()
+        if body_hash == state.body_hash:
+            result = decide.after_success(state, outcome, now, timing, body_hash=body_hash)
+            self.store.record_poll(state.id, result)
+            log.info("%s: unchanged body (%d bytes)", state.name, len(outcome.body))
+            return
+        try:
+            document = parse_document(outcome.body, outcome.url, outcome.headers)
+        except SourceError as error:
+            summary.failed += 1
+            self.store.record_poll(state.id, decide.after_failure(state, error, now, timing))
+            log.warning("%s: failed: %s", state.name, error)
+            return
+        routed = [
+            RoutedEntry(entry, self.router.route(entry, source.categories))
+            for entry in map(normalize_entry, document.entries)
+        ]
+        result = decide.after_success(state, outcome, now, timing, body_hash=body_hash)
+        if document.warning:
+            result = decide.with_warning(result, document.warning)
+        report = self.store.store_entries(state, routed, result, now, site_link=document.link)
+        summary.new_entries += report.new
+        summary.updated_entries += report.updated
+        log.info(
+            "%s: %d entries, %d new, %d updated%s",
+            state.name,
+            len(routed),
+            report.new,
+            report.updated,
+            f" (feed not well formed: {document.warning})" if document.warning else "",
+        )
+
+    def _source(self, state: SourceState) -> SourceSettings:
+        configured = self._sources.get(state.url)
+        return configured or SourceSettings.model_construct(url=state.url, name=state.name)
+
+    def _timing(self, source: SourceSettings) -> Timing:
+        schedule = self.settings.schedule
+        return Timing(
+            interval=self.settings.source_interval(source),
+            min_interval=schedule.min_interval,
+            max_interval=schedule.max_interval,
+        )
+
+
+def _cancel(futures: Iterable[Future[FetchOutcome | SourceError]]) -> None:
+    for future in futures:
+        future.cancel()
