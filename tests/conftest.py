@@ -1,0 +1,108 @@
+"""Shared fixtures: a real HTTP server on 127.0.0.1, config files in tmp folders, a clock."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomlkit
+
+from feedhub.config import Settings, load_config
+from feedhub.pipeline import Hub
+from feedhub.store import Store
+from tests.httpserver import FeedServer
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "config" / "samples"
+ATOM_SCHEMA = ROOT.parent / "shared" / "schemas" / "atom.rng"
+
+
+class FakeClock:
+    """A clock tests move by hand instead of sleeping."""
+
+    def __init__(self, start: datetime = datetime(2025, 7, 4, 12, 0, tzinfo=UTC)) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    server = FeedServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+ConfigWriter = Callable[..., Path]
+
+
+@pytest.fixture
+def write_config(tmp_path: Path) -> ConfigWriter:
+    """Write a config file into tmp_path: sources, categories and overrides of any section."""
+
+    def write(
+        sources: list[dict[str, Any]],
+        categories: dict[str, dict[str, Any]] | None = None,
+        name: str = "feedhub.toml",
+        **sections: dict[str, Any],
+    ) -> Path:
+        document: dict[str, Any] = {
+            "hub": {
+                "title": "test hub",
+                "base_url": "http://feeds.test/",
+                "output_dir": "public",
+                "database": "sqlite:///feedhub.sqlite",
+                **sections.pop("hub", {}),
+            },
+            "fetch": {"allow_private_networks": True, "timeout": 5, **sections.pop("fetch", {})},
+            "schedule": {"interval": "30m", **sections.pop("schedule", {})},
+            **sections,
+            "categories": categories or {},
+            "sources": sources,
+        }
+        path = tmp_path / name
+        path.write_text(tomlkit.dumps(document))
+        return path
+
+    return write
+
+
+def open_hub(config: Path, clock: FakeClock | None = None) -> Hub:
+    settings = load_config(config)
+    hub = Hub(settings, Store.open(settings.hub.database), clock or FakeClock())
+    hub.sync_sources()
+    return hub
+
+
+def run_feedhub(*args: str | Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run the real command line in a subprocess, as an operator or cron would."""
+    return subprocess.run(
+        [sys.executable, "-m", "feedhub", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def output_files(settings: Settings) -> dict[str, bytes]:
+    root = settings.hub.output_dir
+    return {
+        str(path.relative_to(root)): path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and not path.name.startswith(".")
+    }
