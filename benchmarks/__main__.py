@@ -3,7 +3,7 @@
     python -m benchmarks [--feeds 200] [--entries 50] [--latency 0.05] [--quick]
 
 One corpus, one server farm (20 loopback hosts), one run: each contender gets a
-fresh folder under benchmarks/_work/run/ and runs the scenarios in order (cold,
+fresh folder under benchmarks/_work/run/ (--work) and runs the scenarios in order (cold,
 warm, changed, novalidators, publish), each in a fresh measured subprocess. The
 table gives wall time, CPU time, peak RSS, what the server answered, and wall-time
 ratios against reader and against the lower bound.
@@ -46,6 +46,7 @@ class Options:
     contenders: tuple[str, ...]
     timeout: float
     json: Path | None
+    work: Path
 
 
 class Bench:
@@ -97,6 +98,7 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--contenders", default=",".join(MODULES), help="modules to run")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per run")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--work", type=Path, default=WORK, help="scratch folder (emptied first)")
     parser.add_argument("--quick", action="store_true", help="5 feeds x 5 entries, no latency")
     args = parser.parse_args(argv)
     if args.quick:
@@ -111,6 +113,7 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         contenders=tuple(name.strip() for name in args.contenders.split(",") if name.strip()),
         timeout=args.timeout,
         json=args.json,
+        work=args.work.resolve(),
     )
 
 
@@ -120,7 +123,7 @@ def run_contender(module: str, bench: Bench, options: Options) -> list[Row]:
     reason = contender.unavailable()
     if reason is not None:
         return [Row(contender.NAME, "-", problem=f"skipped: {reason}")]
-    work_dir = WORK / module
+    work_dir = options.work / module
     context = Context(work_dir, bench.sources(), corpus.LABELS, max_entries=options.entries)
     context.save()
     bench.reset()
@@ -160,8 +163,8 @@ def measure_scenario(
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; print the table (and write JSON when asked)."""
     options = parse_options(argv)
-    shutil.rmtree(WORK, ignore_errors=True)
-    WORK.mkdir(parents=True)
+    shutil.rmtree(options.work, ignore_errors=True)
+    options.work.mkdir(parents=True)
     feeds = corpus.generate(options.feeds, options.entries, options.seed)
     site = Site(latency=options.latency)
     with serving(site, loopback_hosts(options.hosts)) as farm:

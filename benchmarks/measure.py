@@ -6,28 +6,33 @@ Peak memory is measured three ways:
   so this errs high; a peak shorter than the interval can be missed);
 - `peak_pss`: the same samples' sum of PSS, where a page shared by n processes
   counts 1/n in each: the tree's real footprint;
-- `max_rss`: the kernel's `ru_maxrss` from `wait4()`: the largest single process of
-  the tree (the child and the descendants it waited for), exact but not a sum.
+- `max_rss`: the kernel's `ru_maxrss` (getrusage RUSAGE_CHILDREN in `launch.py`):
+  the largest single process of the tree (the command and the descendants it
+  waited for), exact but not a sum.
 A subprocess is the preferred unit: the numbers then belong to that run alone.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import signal
 import subprocess
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import IO, TypeVar
 
 import psutil
 
 T = TypeVar("T")
+LAUNCHER = Path(__file__).with_name("launch.py")
 SAMPLE_INTERVAL = 0.02
 
 
@@ -46,10 +51,11 @@ class Measurement:
 class TreeSampler:
     """Samples the summed RSS and PSS of a process and all its descendants on a thread."""
 
-    def __init__(self, pid: int, interval: float = SAMPLE_INTERVAL) -> None:
+    def __init__(self, pid: int, *, root: bool = True, interval: float = SAMPLE_INTERVAL) -> None:
         self.peak_rss = 0
         self.peak_pss = 0
         self._pid = pid
+        self._root = root
         self._interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -66,7 +72,7 @@ class TreeSampler:
 
     def _sample(self) -> None:
         try:
-            rss, pss = tree_memory(psutil.Process(self._pid))
+            rss, pss = tree_memory(psutil.Process(self._pid), root=self._root)
         except psutil.NoSuchProcess:
             return
         self.peak_rss = max(self.peak_rss, rss)
@@ -78,10 +84,10 @@ class TreeSampler:
             self._stop.wait(self._interval)
 
 
-def tree_memory(root: psutil.Process) -> tuple[int, int]:
-    """The summed RSS and PSS of `root` and its descendants now (0 for those gone)."""
+def tree_memory(top: psutil.Process, *, root: bool = True) -> tuple[int, int]:
+    """The summed RSS and PSS of `top` (unless not `root`) and its descendants now."""
     try:
-        processes = [root, *root.children(recursive=True)]
+        processes = ([top] if root else []) + top.children(recursive=True)
     except psutil.NoSuchProcess:
         return 0, 0
     rss = pss = 0
@@ -103,28 +109,47 @@ def measure_command(
     output: Path | None = None,
     timeout: float | None = None,
 ) -> Measurement:
-    """Run `argv` to its end and measure it; its stdout and stderr go to `output`."""
-    sink = output.open("wb") if output is not None else subprocess.DEVNULL
-    try:
-        started = time.perf_counter()
-        process = subprocess.Popen(
-            argv, cwd=cwd, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        with TreeSampler(process.pid) as sampler, _deadline(process.pid, timeout):
-            _, status, usage = os.wait4(process.pid, 0)
-        wall = time.perf_counter() - started
-    finally:
-        if output is not None and not isinstance(sink, int):
-            sink.close()
-    process.returncode = os.waitstatus_to_exitcode(status)
+    """Run `argv` to its end and measure it; its stdout and stderr go to `output`.
+
+    The command runs under `launch.py` (see there why); the sampled tree is the
+    launcher's descendants, not the launcher itself.
+    """
+    with tempfile.TemporaryDirectory(prefix="feedhub-bench-") as scratch:
+        report = Path(scratch) / "report.json"
+        launcher = [sys.executable, str(LAUNCHER), str(report), *argv]
+        with _sink(output) as sink:
+            process = subprocess.Popen(
+                launcher,
+                cwd=cwd,
+                env=env,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            with TreeSampler(process.pid, root=False) as sampler, _deadline(process.pid, timeout):
+                returncode = process.wait()
+        if not report.exists():  # killed by the deadline
+            return Measurement(
+                timeout or 0.0, 0.0, sampler.peak_rss, sampler.peak_pss, 0, returncode
+            )
+        launched = json.loads(report.read_text(encoding="utf-8"))
     return Measurement(
-        wall_s=wall,
-        cpu_s=usage.ru_utime + usage.ru_stime,
+        wall_s=launched["wall_s"],
+        cpu_s=launched["cpu_s"],
         peak_rss=sampler.peak_rss,
         peak_pss=sampler.peak_pss,
-        max_rss=usage.ru_maxrss * 1024,
-        returncode=process.returncode,
+        max_rss=launched["max_rss"],
+        returncode=launched["returncode"],
     )
+
+
+@contextmanager
+def _sink(output: Path | None) -> Iterator[IO[bytes] | int]:
+    if output is None:
+        yield subprocess.DEVNULL
+        return
+    with output.open("wb") as sink:
+        yield sink
 
 
 def measure_callable(function: Callable[[], T]) -> tuple[T, Measurement]:

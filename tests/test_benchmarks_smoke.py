@@ -1,0 +1,96 @@
+"""Smoke test of the benchmark harness: a tiny run prints a row of numbers per installed contender.
+
+No timing assertions: only that every contender ran every scenario against the
+benchmark server and was measured.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from importlib.util import find_spec
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("psutil", reason="the benchmark needs the bench extra (psutil)")
+
+REPO = Path(__file__).resolve().parents[1]
+FEEDS = 5  # --quick
+UPDATES = ("cold", "warm", "changed", "novalidators")
+NUMBERS = ("wall s", "CPU s", "peak RSS MiB", "peak PSS MiB", "max RSS MiB")
+
+
+def _table(stdout: str) -> dict[tuple[str, str], dict[str, str]]:
+    lines = stdout.strip().splitlines()
+    start = next(n for n, line in enumerate(lines) if line.startswith("contender"))
+    header = re.split(r"\s{2,}", lines[start].strip())
+    rows = [
+        dict(zip(header, re.split(r"\s{2,}", line.strip()), strict=False))
+        for line in lines[start + 1 :]
+    ]
+    return {(row["contender"], row["scenario"]): row for row in rows}
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], dict[str, str]]:
+    work = tmp_path_factory.mktemp("bench")
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--work", str(work)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    return _table(done.stdout)
+
+
+def _expected_contenders() -> list[str]:
+    expected = ["lower bound", "feedhub"]
+    if find_spec("reader") is not None and find_spec("sgmllib") is not None:
+        expected.append("reader")
+    return expected
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("contender", _expected_contenders())
+def test_every_update_scenario_is_measured(
+    table: dict[tuple[str, str], dict[str, str]], contender: str
+) -> None:
+    for scenario in UPDATES:
+        row = table.get((contender, scenario))
+        assert row is not None, f"no row for {contender} {scenario}: {sorted(table)}"
+        for column in NUMBERS:
+            assert float(row[column]) > 0, (contender, scenario, column, row)
+        assert int(row["GETs"]) == FEEDS, row
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("contender", ["lower bound", "reader"])
+def test_reference_contenders_get_304_when_warm(
+    table: dict[tuple[str, str], dict[str, str]], contender: str
+) -> None:
+    if contender not in _expected_contenders():
+        pytest.skip("reader is not installed")
+    assert table[(contender, "cold")]["200"] == str(FEEDS)
+    assert table[(contender, "warm")]["304"] == str(FEEDS)
+    assert table[(contender, "novalidators")]["200"] == str(FEEDS)
+
+
+@pytest.mark.slow
+def test_feedhub_publish_is_measured(table: dict[tuple[str, str], dict[str, str]]) -> None:
+    row = table[("feedhub", "publish")]
+    assert float(row["wall s"]) > 0, row
+    assert row["GETs"] == "0", row
+
+
+@pytest.mark.slow
+def test_ratios_compare_with_the_references(
+    table: dict[tuple[str, str], dict[str, str]],
+) -> None:
+    assert table[("lower bound", "cold")]["x lower"] == "1.00"
+    if "reader" in _expected_contenders():
+        assert table[("reader", "cold")]["x reader"] == "1.00"
+        assert float(table[("lower bound", "cold")]["x reader"]) > 0
