@@ -119,6 +119,20 @@ def check(context: Context) -> None:
     )
 
 
+@cli.group()
+def sources() -> None:
+    """List and manage the configured sources."""
+
+
+@sources.command("list")
+@pass_context
+def sources_list(context: Context) -> None:
+    """Print the configured sources: name, URL and categories."""
+    for source in context.settings().sources:
+        categories = ",".join(source.categories) or "-"
+        click.echo(f"{source.name}\t{source.url}\t{categories}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: turn expected errors into one-line messages and exit codes."""
     try:

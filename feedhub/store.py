@@ -100,16 +100,20 @@ def upgrade_schema(engine: Engine) -> None:
     """Apply every pending migration (creating the schema on a new store)."""
     alembic_config = AlembicConfig()
     alembic_config.set_main_option("script_location", str(files("feedhub") / "migrations"))
-    head = ScriptDirectory.from_config(alembic_config).get_current_head()
+    heads = set(ScriptDirectory.from_config(alembic_config).get_heads())
     with engine.connect() as connection:
-        current = MigrationContext.configure(connection).get_current_revision()
-    if current == head:
+        current = set(MigrationContext.configure(connection).get_current_heads())
+    if current == heads:
         return
     with engine.connect().execution_options(feedhub_write=True) as connection:
         alembic_config.attributes["connection"] = connection
-        command.upgrade(alembic_config, "head")
+        command.upgrade(alembic_config, "heads")
         connection.commit()
-    log.info("store schema upgraded from %s to %s", current or "nothing", head)
+    log.info(
+        "store schema upgraded from %s to %s",
+        ", ".join(sorted(current)) or "nothing",
+        ", ".join(sorted(heads)),
+    )
 
 
 class Store:
