@@ -244,3 +244,16 @@ def test_a_restarted_daemon_does_not_refetch_what_is_not_due(sample_config: Path
     again = run_feedhub("--config", sample_config, "run", "--once")
     assert again.returncode == 0
     assert "polled 0 sources" in again.stdout
+
+
+def test_a_feed_that_is_not_well_formed_keeps_what_parsed(
+    feed_server: FeedServer, write_config: ConfigWriter
+) -> None:
+    body = (SAMPLES / "openvoicenews-us.xml").read_bytes().replace(b"AT&amp;T", b"AT&T", 1)
+    sources = [{"url": feed_server.route("/loose.xml", Reply.feed(body)), "name": "Loose"}]
+    hub = open_hub(write_config(sources, CATEGORIES))
+    summary = hub.run_once()
+    assert summary.failed == 0 and summary.new_entries == 5
+    (state,) = hub.store.source_states()
+    assert state.health is SourceHealth.OK
+    assert "not well formed" in (state.last_error or "")

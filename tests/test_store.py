@@ -1,0 +1,47 @@
+"""The store file itself: created by the migrations, in WAL mode, upgradable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from feedhub.errors import StoreError
+from feedhub.schema import metadata
+from feedhub.store import Store
+
+
+def revisions(store: Store) -> set[str]:
+    with store.engine.connect() as connection:
+        return set(connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalars())
+
+
+def test_a_new_store_is_created_by_the_migrations_in_wal_mode(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
+    store = Store.open(url)
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    created = revisions(store)
+    store.close()
+    assert created and "0001" not in created or created == {"0001"}
+    reopened = Store.open(url)  # an up-to-date store opens without migrating again
+    assert revisions(reopened) == created
+    reopened.close()
+
+
+def test_an_unusable_database_is_one_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "not-a-db.sqlite").write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError) as raised:
+        Store.open(f"sqlite:///{tmp_path / 'not-a-db.sqlite'}")
+    assert "\n" not in str(raised.value)
+    assert "not-a-db.sqlite" in str(raised.value)
+
+
+def test_the_schema_matches_the_migrations(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'hub.sqlite'}")
+    inspector = sa.inspect(store.engine)
+    for table in metadata.tables.values():
+        columns = {column["name"] for column in inspector.get_columns(table.name)}
+        assert columns == set(table.columns.keys()), table.name
+    store.close()
