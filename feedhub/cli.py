@@ -7,10 +7,12 @@ Every expected failure ends as one line on stderr and a non-zero exit code:
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Any, TypeVar
 
 import click
@@ -94,7 +96,60 @@ def run(context: Context, once: bool, everything: bool) -> None:
             return
         from feedhub.scheduler import Daemon
 
-        sys.exit(Daemon(hub).run())
+        with _serving(hub):
+            sys.exit(Daemon(hub).run())
+
+
+@contextmanager
+def _serving(hub: Hub) -> Iterator[None]:
+    """Serve the published site from a background thread while the daemon runs, if enabled."""
+    serve_settings = hub.settings.serve
+    if not serve_settings.enabled:
+        yield
+        return
+    from feedhub.metrics import metrics_endpoint
+    from feedhub.serve import site_app, start_background_server
+
+    app = site_app(hub.settings, metrics_endpoint(hub.store, hub.metrics, hub.clock))
+    server, thread = start_background_server(app, serve_settings.host, serve_settings.port)
+    try:
+        yield
+    finally:
+        server.close()
+        thread.join(timeout=10)
+
+
+@cli.command("serve")
+@click.option("--host", help="Address to listen on (default: [serve] host, else 127.0.0.1).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (default: [serve] port, else 8080).",
+)
+@pass_context
+def serve_command(context: Context, host: str | None, port: int | None) -> None:
+    """Serve the published feeds, the front page and /metrics over HTTP until stopped."""
+    from feedhub.metrics import metrics_endpoint
+    from feedhub.serve import serve, site_app
+
+    settings = context.settings()
+    store = Store.open(settings.hub.database)
+    # systemd stops services with SIGTERM: leave the server loop and exit 0, as on Ctrl-C.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    try:
+        serve(
+            site_app(settings, metrics_endpoint(store)),
+            host or settings.serve.host,
+            settings.serve.port if port is None else port,
+        )
+    finally:
+        store.close()
+    log.info("server stopped")
+
+
+def _exit_cleanly(signum: int, _frame: FrameType | None) -> None:
+    log.info("received %s", signal.Signals(signum).name)
+    raise SystemExit(0)
 
 
 @cli.command("publish")

@@ -24,6 +24,14 @@ class StoreError(FeedhubError):
     """The store cannot be opened or upgraded."""
 
 
+class OpmlError(FeedhubError):
+    """A file given as OPML is not an OPML document feedhub can read."""
+
+
+class ServeError(FeedhubError):
+    """The server cannot start (the address is taken or not ours to listen on)."""
+
+
 class SourceError(FeedhubError):
     """An expected failure of one source; `reason` is a short machine-readable kind."""
 

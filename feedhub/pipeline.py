@@ -22,11 +22,13 @@ from feedhub.clock import Clock, system_clock
 from feedhub.config import Settings, SourceSettings
 from feedhub.decide import Timing
 from feedhub.errors import SourceError
+from feedhub.feeds import FEED_FILES, SITE_FILES, feeds_of
 from feedhub.fetch import Fetcher, FetchRequest
+from feedhub.metrics import PollMetrics
 from feedhub.models import Fetched, FetchOutcome, SourceState
 from feedhub.normalize import normalize_entry
 from feedhub.parse import parse_document
-from feedhub.publish import feeds_of, publish
+from feedhub.publish import publish
 from feedhub.routing import Router
 from feedhub.store import RoutedEntry, Store
 
@@ -53,6 +55,7 @@ class Hub:
         self.clock = clock
         self.fetcher = Fetcher(settings.fetch)
         self.router = Router(settings.categories)
+        self.metrics = PollMetrics()
         self._sources = {source.url: source for source in settings.sources}
 
     def close(self) -> None:
@@ -66,7 +69,7 @@ class Hub:
     ) -> PollSummary:
         """Poll what is due (everything, if asked), then republish what changed."""
         summary = self.poll(everything=everything, stop=stop)
-        summary.published = self.publish_changed()
+        summary.published = self.publish_changed(refresh_site=summary.polled > 0)
         return summary
 
     def poll(self, *, everything: bool = False, stop: threading.Event | None = None) -> PollSummary:
@@ -89,16 +92,18 @@ class Hub:
                 self._process(state, future, summary)
         return summary
 
-    def publish_changed(self) -> list[str]:
-        """Republish the feeds whose entries changed, or whose files are missing."""
+    def publish_changed(self, *, refresh_site: bool = False) -> list[str]:
+        """Republish the feeds whose entries changed, or whose files are missing, and the
+        front page and sources.opml with them (or when asked: polls change sources' health)."""
         output = self.settings.hub.output_dir
         missing = {
             feed.slug
             for feed in feeds_of(self.settings)
-            if not (output / feed.slug / "atom.xml").exists()
+            if not all((output / feed.slug / name).exists() for name in FEED_FILES)
         }
         targets = sorted((self.store.dirty_categories() | missing) & self._slugs())
-        if targets:
+        site_missing = not all((output / name).exists() for name in SITE_FILES)
+        if targets or refresh_site or site_missing:
             publish(self.store, self.settings, only=targets)
         return targets
 
@@ -117,10 +122,14 @@ class Hub:
             allow_private=self.settings.source_allows_private(source),
             allow_file=True,
         )
+        outcome: FetchOutcome | SourceError
         try:
-            return self.fetcher.fetch(request)
+            with self.metrics.timing():
+                outcome = self.fetcher.fetch(request)
         except SourceError as error:
-            return error
+            outcome = error
+        self.metrics.fetched(outcome)
+        return outcome
 
     def _process(
         self,
@@ -167,6 +176,7 @@ class Hub:
         report = self.store.store_entries(state, routed, result, now, site_link=document.link)
         summary.new_entries += report.new
         summary.updated_entries += report.updated
+        self.metrics.stored(report.new, report.updated)
         log.info(
             "%s: %d entries, %d new, %d updated%s",
             state.name,

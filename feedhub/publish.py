@@ -1,4 +1,5 @@
-"""Publish the store as feeds: Atom 1.0 and RSS 2.0 per category and for all, written atomically.
+"""Publish the store: Atom, RSS and JSON Feed per category and for all, the front page and
+sources.opml, each written atomically.
 
 Generation is deterministic: entries are appended in the order given (newest
 first), every date comes from the data (a feed's `updated` is its newest
@@ -11,81 +12,91 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from feedgen.feed import FeedGenerator
 
 from feedhub import __version__
 from feedhub.config import Settings
+from feedhub.feeds import (
+    ATOM,
+    FRONT_PAGE,
+    JSON_FEED,
+    RSS,
+    SOURCES_OPML,
+    FeedInfo,
+    feeds_of,
+    newest_update,
+    public_url,
+)
+from feedhub.frontpage import render_front_page, source_rows, summarize_feed
+from feedhub.jsonfeed import render_json_feed
 from feedhub.models import PublishedEntry
-from feedhub.routing import ALL
+from feedhub.opml import render_opml
 from feedhub.store import Store
 
 log = logging.getLogger(__name__)
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 GENERATOR_URI = "https://github.com/feedhub/feedhub"
 
 
-@dataclass(frozen=True, slots=True)
-class FeedInfo:
-    """One published feed: its slug, title and where it lives."""
-
-    slug: str
-    title: str
-    base_url: str  # the hub's base URL, ending in "/"
-
-    def url(self, filename: str) -> str:
-        return f"{self.base_url}{self.slug}/{filename}"
-
-
-def feeds_of(settings: Settings) -> list[FeedInfo]:
-    base = settings.hub.base_url
-    everything = FeedInfo(ALL, f"{settings.hub.title}: all entries", base)
-    return [everything] + [
-        FeedInfo(slug, category.title, base) for slug, category in settings.categories.items()
-    ]
-
-
 def publish(store: Store, settings: Settings, *, only: Iterable[str] | None = None) -> list[Path]:
-    """Regenerate the feeds named in `only` (every feed when None); return files rewritten."""
+    """Regenerate the feeds named in `only` (every feed when None) and the site's own
+    documents (the front page shows every feed); return the files rewritten."""
     wanted = None if only is None else set(only)
     written: list[Path] = []
+    latest: dict[str, list[PublishedEntry]] = {}
     for feed in feeds_of(settings):
-        if wanted is not None and feed.slug not in wanted:
-            continue
-        published = store.latest_entries(feed.slug, settings.hub.max_entries)
-        written += write_feed(settings.hub.output_dir, feed, published)
+        latest[feed.slug] = store.latest_entries(feed.slug, settings.hub.max_entries)
+        if wanted is None or feed.slug in wanted:
+            written += write_feed(settings.hub.output_dir, feed, latest[feed.slug])
+    written += write_site(store, settings, latest)
     store.mark_clean(wanted if wanted is not None else [f.slug for f in feeds_of(settings)])
     return written
 
 
 def write_feed(output_dir: Path, feed: FeedInfo, published: Sequence[PublishedEntry]) -> list[Path]:
     documents = {
-        "atom.xml": render_atom(feed, published),
-        "rss.xml": render_rss(feed, published),
+        ATOM: render_atom(feed, published),
+        RSS: render_rss(feed, published),
+        JSON_FEED: render_json_feed(feed, published),
     }
-    folder = output_dir / feed.slug
+    return _write_all(output_dir / feed.slug, documents)
+
+
+def write_site(
+    store: Store, settings: Settings, latest: Mapping[str, Sequence[PublishedEntry]]
+) -> list[Path]:
+    """The front page and sources.opml; `latest` holds every feed's published entries."""
+    sizes = store.category_sizes()
+    site_links = store.site_links()
+    feeds = [
+        summarize_feed(feed, latest[feed.slug], sizes.get(feed.slug, 0))
+        for feed in feeds_of(settings)
+    ]
+    sources = source_rows(settings, store.source_states(), site_links)
+    documents = {
+        FRONT_PAGE: render_front_page(settings.hub.title, feeds, sources),
+        SOURCES_OPML: render_opml(settings, site_links),
+    }
+    return _write_all(settings.hub.output_dir, documents)
+
+
+def _write_all(folder: Path, documents: Mapping[str, bytes]) -> list[Path]:
     return [
         path for name, body in documents.items() if write_atomically(path := folder / name, body)
     ]
 
 
 def render_atom(feed: FeedInfo, published: Sequence[PublishedEntry]) -> bytes:
-    generator = _generator(feed, published, self_name="atom.xml")
+    generator = _generator(feed, published, self_name=ATOM)
     return bytes(generator.atom_str(pretty=True))
 
 
 def render_rss(feed: FeedInfo, published: Sequence[PublishedEntry]) -> bytes:
-    generator = _generator(feed, published, self_name="rss.xml")
+    generator = _generator(feed, published, self_name=RSS)
     return bytes(generator.rss_str(pretty=True))
-
-
-def newest_update(published: Sequence[PublishedEntry]) -> datetime:
-    return max((entry.updated for entry in published), default=EPOCH)
 
 
 def _generator(
@@ -145,9 +156,7 @@ def _add_entry(generator: FeedGenerator, entry: PublishedEntry, feed_url: str) -
 
 def _public_source_url(entry: PublishedEntry, fallback: str) -> str:
     """The source's feed URL, unless it is a local file the public has no business seeing."""
-    if entry.source.url.startswith(("http://", "https://")):
-        return entry.source.url
-    return entry.source.link or fallback
+    return public_url(entry.source.url) or public_url(entry.source.link) or fallback
 
 
 def write_atomically(path: Path, body: bytes) -> bool:

@@ -27,6 +27,8 @@ import waitress.server
 from waitress import trigger, wasyncore
 
 from feedhub.clock import ensure_utc
+from feedhub.config import Settings
+from feedhub.errors import ServeError
 
 logger = logging.getLogger(__name__)
 
@@ -292,12 +294,25 @@ def make_app(
     return _App(documents, max_age_seconds, metrics)
 
 
+def site_app(settings: Settings, metrics: Metrics | None) -> WSGIApplication:
+    """The app serving a hub's output_dir; clients may cache a document for as long as
+    the most often polled source's interval, as nothing changes faster than that."""
+    max_age = int(settings.shortest_interval.total_seconds())
+    return make_app(FileDocuments(settings.hub.output_dir), max_age, metrics)
+
+
 def _create_server(
     app: WSGIApplication, host: str, port: int, threads: int, socket_map: dict[int, Any]
 ) -> Any:
-    return waitress.server.create_server(
-        app, map=socket_map, host=host, port=port, threads=threads, **_WAITRESS_LIMITS
-    )
+    try:
+        return waitress.server.create_server(
+            app, map=socket_map, host=host, port=port, threads=threads, **_WAITRESS_LIMITS
+        )
+    except OSError as error:
+        raise ServeError(
+            f"cannot listen on {host}:{port} ({error.strerror or error}); "
+            "pick another --host/--port (or [serve] host/port), or stop what uses it"
+        ) from None
 
 
 def serve(app: WSGIApplication, host: str, port: int, *, threads: int = 4) -> None:

@@ -201,6 +201,14 @@ class Store:
         with self.reading() as connection:
             return [_source_state(row) for row in connection.execute(query)]
 
+    def site_links(self) -> dict[str, str]:
+        """Each active source's web site as its feed named it, by the source's configured URL."""
+        query = sa.select(sources.c.url, sources.c.site_link).where(
+            sources.c.active.is_(True), sources.c.site_link.is_not(None)
+        )
+        with self.reading() as connection:
+            return {url: link for url, link in connection.execute(query)}
+
     def next_due(self) -> datetime | None:
         with self.reading() as connection:
             return connection.execute(

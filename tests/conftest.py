@@ -99,6 +99,16 @@ def run_feedhub(*args: str | Path, timeout: float = 60) -> subprocess.CompletedP
     )
 
 
+def start_feedhub(*args: str | Path) -> subprocess.Popen[str]:
+    """Start the real command line in the background (a daemon, a server); pipes for output."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "feedhub", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def output_files(settings: Settings) -> dict[str, bytes]:
     root = settings.hub.output_dir
     return {

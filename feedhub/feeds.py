@@ -1,0 +1,61 @@
+"""The hub's published site: which feeds and documents it holds, and the URLs they live at.
+
+Shared by the renderers (feedgen Atom/RSS, JSON Feed, OPML, the front page) and
+by `publish`, which writes them; nothing here touches the store or the disk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+from feedhub.config import Settings
+from feedhub.models import PublishedEntry
+from feedhub.routing import ALL
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The documents published for every feed, and the ones published once for the site.
+ATOM, RSS, JSON_FEED = "atom.xml", "rss.xml", "feed.json"
+FEED_FILES = (ATOM, RSS, JSON_FEED)
+FRONT_PAGE, SOURCES_OPML = "index.html", "sources.opml"
+SITE_FILES = (FRONT_PAGE, SOURCES_OPML)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedInfo:
+    """One published feed: its slug, title and where it lives."""
+
+    slug: str
+    title: str
+    base_url: str  # the hub's base URL, ending in "/"
+
+    def url(self, filename: str) -> str:
+        return f"{self.base_url}{self.slug}/{filename}"
+
+
+def feeds_of(settings: Settings) -> list[FeedInfo]:
+    """Every published feed: all entries first, then the categories in config order."""
+    base = settings.hub.base_url
+    everything = FeedInfo(ALL, f"{settings.hub.title}: all entries", base)
+    return [everything] + [
+        FeedInfo(slug, category.title, base) for slug, category in settings.categories.items()
+    ]
+
+
+def newest_update(published: Sequence[PublishedEntry]) -> datetime:
+    """When a feed last changed: its newest entry's update time (the epoch when empty)."""
+    return max((entry.updated for entry in published), default=EPOCH)
+
+
+def public_url(url: str | None) -> str | None:
+    """`url` if it is an absolute http(s) URL anyone can follow, else None.
+
+    Keeps local file paths of sources out of public documents, and feed-provided
+    links with other schemes (javascript:, data:) out of the front page's hrefs.
+    """
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return url if parts.scheme in ("http", "https") and parts.netloc else None
