@@ -20,6 +20,7 @@ import click
 from feedhub import __version__
 from feedhub.config import Settings, config_path, load_config
 from feedhub.errors import ConfigError, FeedhubError
+from feedhub.manage import opml, sources_add, sources_remove
 from feedhub.pipeline import Hub
 from feedhub.store import Store
 
@@ -186,6 +187,11 @@ def sources_list(context: Context) -> None:
     for source in context.settings().sources:
         categories = ",".join(source.categories) or "-"
         click.echo(f"{source.name}\t{source.url}\t{categories}")
+
+
+sources.add_command(sources_add)
+sources.add_command(sources_remove)
+cli.add_command(opml)
 
 
 def main(argv: list[str] | None = None) -> None:

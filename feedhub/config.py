@@ -183,8 +183,13 @@ class SourceSettings(_Settings):
     @model_validator(mode="after")
     def _default_name(self) -> SourceSettings:
         if not self.name:
-            object.__setattr__(self, "name", urlsplit(self.url).netloc or Path(self.url).name)
+            object.__setattr__(self, "name", default_source_name(self.url))
         return self
+
+
+def default_source_name(url: str) -> str:
+    """The name of a source that has none: its URL's host, or its file's name."""
+    return urlsplit(url).netloc or Path(urlsplit(url).path).name
 
 
 def resolve_source_url(value: str, base_dir: Path) -> str:
@@ -259,6 +264,19 @@ def load_config(path: Path) -> Settings:
 
 
 def read_toml(path: Path) -> dict[str, Any]:
+    return parse_toml(read_config_text(path), path)
+
+
+def parse_toml(text: str, path: Path) -> dict[str, Any]:
+    """`text` (the contents of `path`) as TOML; ConfigError with one line when it is not."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError([f"{path}: invalid TOML: {error}; fix the syntax there"]) from None
+
+
+def read_config_text(path: Path) -> str:
+    """The config file's text; ConfigError with one line when it cannot be read."""
     try:
         text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
@@ -273,10 +291,7 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(
             [f"{path}: not UTF-8 text (byte {error.start}); save the file as UTF-8"]
         ) from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError([f"{path}: invalid TOML: {error}; fix the syntax there"]) from None
+    return text
 
 
 def validate_config(raw: Mapping[str, Any], path: Path) -> Settings:

@@ -20,6 +20,16 @@ class ConfigError(FeedhubError):
         self.problems = problems
 
 
+class EditRefused(ConfigError):
+    """A change to the config is refused (duplicate source, unknown category, not a feed).
+
+    It exits 2 like a config problem: the input needs fixing, nothing was written.
+    """
+
+    def __init__(self, problem: str) -> None:
+        super().__init__([problem])
+
+
 class StoreError(FeedhubError):
     """The store cannot be opened or upgraded."""
 

@@ -159,7 +159,7 @@ def _public_source_url(entry: PublishedEntry, fallback: str) -> str:
     return public_url(entry.source.url) or public_url(entry.source.link) or fallback
 
 
-def write_atomically(path: Path, body: bytes) -> bool:
+def write_atomically(path: Path, body: bytes, mode: int = 0o644) -> bool:
     """Replace `path` with `body` by rename, so no reader sees half a file; False if unchanged."""
     try:
         if path.read_bytes() == body:
@@ -173,7 +173,7 @@ def write_atomically(path: Path, body: bytes) -> bool:
             file.write(body)
             file.flush()
             os.fsync(file.fileno())
-        Path(temporary).chmod(0o644)
+        Path(temporary).chmod(mode)
         Path(temporary).replace(path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
