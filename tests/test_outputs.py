@@ -487,8 +487,9 @@ def test_run_serves_the_feeds_and_its_poll_metrics_when_enabled(
     )
     daemon = start_feedhub("--config", config, "run")
     try:
-        wait_for(port, "/world/feed.json", daemon)
-        metrics = metrics_of(port)  # the poll has published: it is over
+        wait_for(port, "/", daemon)  # written last: the first poll has published
+        assert request(port, "/world/feed.json").status == 200
+        metrics = metrics_of(port)
         assert value(metrics, "feedhub_sources", health="ok") == 4
         assert value(metrics, "feedhub_fetches_total", outcome="ok", status="200") == 4
         assert value(metrics, "feedhub_entries_total", change="new") == 12
