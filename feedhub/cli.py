@@ -18,7 +18,13 @@ from typing import Any, TypeVar
 import click
 
 from feedhub import __version__
-from feedhub.config import Settings, config_path, load_config
+from feedhub.config import (
+    Settings,
+    SourceSettings,
+    config_path,
+    load_config,
+    resolve_source_url,
+)
 from feedhub.errors import ConfigError, FeedhubError
 from feedhub.manage import opml, sources_add, sources_remove
 from feedhub.pipeline import Hub
@@ -175,6 +181,20 @@ def check(context: Context) -> None:
     )
 
 
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="A JSON array, one object per source.")
+@pass_context
+def status(context: Context, as_json: bool) -> None:
+    """Show every source's health; exit 1 when any source is failing."""
+    from feedhub.status import any_failing, render_json, render_table, source_statuses
+
+    with context.hub() as hub:
+        rows = source_statuses(hub.settings, hub.store.source_states())
+    click.echo(render_json(rows) if as_json else render_table(rows))
+    if any_failing(rows):
+        sys.exit(EXIT_ERROR)
+
+
 @cli.group()
 def sources() -> None:
     """List and manage the configured sources."""
@@ -192,6 +212,33 @@ def sources_list(context: Context) -> None:
 sources.add_command(sources_add)
 sources.add_command(sources_remove)
 cli.add_command(opml)
+
+
+@sources.command("retry")
+@click.argument("name_or_url")
+@pass_context
+def sources_retry(context: Context, name_or_url: str) -> None:
+    """Poll a source at the next run: one that is gone (410) or backing off after failures."""
+    with context.hub() as hub:
+        source = _configured_source(hub.settings, name_or_url)
+        hub.sync_sources()
+        hub.store.retry_source(source.url, hub.clock())
+    click.echo(f"{source.name}: will be polled at the next run")
+
+
+def _configured_source(settings: Settings, name_or_url: str) -> SourceSettings:
+    """The source with this name, or else this URL (a local path resolves like the config's)."""
+    try:
+        url = resolve_source_url(name_or_url, settings.path.parent)
+    except ValueError:
+        url = name_or_url
+    found = next((s for s in settings.sources if s.name == name_or_url), None)
+    if found := found or settings.source_by_url(url):
+        return found
+    raise FeedhubError(
+        f"no source is named or has the URL {name_or_url!r}; "
+        "see `feedhub sources list` for names and URLs"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -7,6 +7,8 @@ with the other sources. Anything else that escapes is a bug.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class FeedhubError(Exception):
     """Base of every error feedhub raises on purpose."""
@@ -55,13 +57,14 @@ class FetchError(SourceError):
 
 
 class HTTPStatusError(FetchError):
-    """The server answered with an error status."""
+    """The server answered with an error status; `headers` (lower-cased) may say when to retry."""
 
     reason = "http"
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.headers: Mapping[str, str] = headers or {}
 
 
 class LimitExceeded(FetchError):

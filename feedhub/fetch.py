@@ -145,7 +145,9 @@ class Fetcher:
             return NotModified(url, headers, etag, last_modified, tuple(redirects))
         if response.status_code != 200:
             raise HTTPStatusError(
-                response.status_code, f"{url}: HTTP {response.status_code} {response.reason}"
+                response.status_code,
+                f"{url}: HTTP {response.status_code} {response.reason}",
+                headers,
             )
         body = self._read_body(url, response, headers.get("content-encoding", ""), deadline)
         return Fetched(url, 200, body, headers, etag, last_modified, tuple(redirects))

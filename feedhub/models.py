@@ -4,7 +4,8 @@
 - `FeedDocument`, `FeedEntry`: what came from a feed (parse -> normalize).
 - `EntryToStore`: a normalized entry going into the store (normalize -> store).
 - `SourceState`: a source's poll state coming from the store (store -> decide).
-- `PollResult`: a source's poll state going to the store (decide -> store).
+- `PollResult`: a source's poll state going to the store (decide -> store), with the
+  `HealthEvent`s the poll caused (decide -> store -> the health feed).
 - `PublishedEntry`, `PublishedSource`: what comes from the store for publishing.
 
 All datetimes are timezone-aware UTC.
@@ -151,8 +152,13 @@ class SourceState:
     failures: int
     permanent_redirects: int  # consecutive polls that saw a 301/308 to `redirect_target`
     redirect_target: str | None
-    next_due: datetime | None
+    next_due: datetime | None  # None: not scheduled (gone) until `feedhub sources retry`
     entries: int = 0
+    feed_hint_seconds: int | None = None  # how often the document itself says to poll
+
+    @property
+    def has_validators(self) -> bool:
+        return bool(self.etag or self.last_modified)
 
     @property
     def fetch_url(self) -> str:
@@ -165,7 +171,7 @@ class PollResult:
 
     health: SourceHealth
     last_attempt: datetime
-    next_due: datetime
+    next_due: datetime | None
     failures: int
     last_status: int | None
     last_error: str | None
@@ -176,6 +182,26 @@ class PollResult:
     effective_url: str | None
     permanent_redirects: int
     redirect_target: str | None
+    feed_hint_seconds: int | None = None
+    events: tuple[HealthEvent, ...] = ()
+
+
+class HealthChange(StrEnum):
+    FAILING = "failing"  # started failing
+    RECOVERED = "recovered"
+    MOVED = "moved"  # a permanent redirect changed its effective URL
+    GONE = "gone"  # 410 Gone: polling stopped
+
+
+@dataclass(frozen=True, slots=True)
+class HealthEvent:
+    """A change in a source's health worth telling the operator (the health feed)."""
+
+    source_name: str
+    source_url: str  # as configured
+    change: HealthChange
+    at: datetime
+    message: str  # one line
 
 
 # --- from the store, for publishing -----------------------------------------

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 from feedhub import decide
 from feedhub.clock import Clock, system_clock
@@ -24,8 +26,16 @@ from feedhub.decide import Timing
 from feedhub.errors import SourceError
 from feedhub.feeds import FEED_FILES, SITE_FILES, feeds_of
 from feedhub.fetch import Fetcher, FetchRequest
+from feedhub.health import health_feed_path, publish_health
 from feedhub.metrics import PollMetrics
-from feedhub.models import Fetched, FetchOutcome, SourceState
+from feedhub.models import (
+    Fetched,
+    FetchOutcome,
+    HealthChange,
+    PollResult,
+    SourceHealth,
+    SourceState,
+)
 from feedhub.normalize import normalize_entry
 from feedhub.parse import parse_document
 from feedhub.publish import publish
@@ -43,16 +53,27 @@ class PollSummary:
     failed: int = 0
     new_entries: int = 0
     updated_entries: int = 0
+    health_events: int = 0
     published: list[str] = field(default_factory=list)
 
 
 class Hub:
-    """One configured hub: its settings, store, fetcher and clock."""
+    """One configured hub: its settings, store, fetcher, clock and random draws (for jitter).
 
-    def __init__(self, settings: Settings, store: Store, clock: Clock = system_clock) -> None:
+    A hub is built for one config; the daemon builds a new one on a config reload.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        clock: Clock = system_clock,
+        draw: Callable[[], float] = random.random,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.clock = clock
+        self.draw = draw
         self.fetcher = Fetcher(settings.fetch)
         self.router = Router(settings.categories)
         self.metrics = PollMetrics()
@@ -70,6 +91,8 @@ class Hub:
         """Poll what is due (everything, if asked), then republish what changed."""
         summary = self.poll(everything=everything, stop=stop)
         summary.published = self.publish_changed(refresh_site=summary.polled > 0)
+        if summary.health_events or not health_feed_path(self.settings).exists():
+            publish_health(self.store, self.settings)
         return summary
 
     def poll(self, *, everything: bool = False, stop: threading.Event | None = None) -> PollSummary:
@@ -109,6 +132,7 @@ class Hub:
 
     def publish_all(self) -> None:
         publish(self.store, self.settings)
+        publish_health(self.store, self.settings)
 
     def _slugs(self) -> set[str]:
         return {feed.slug for feed in feeds_of(self.settings)}
@@ -139,41 +163,36 @@ class Hub:
     ) -> None:
         summary.polled += 1
         source = self._source(state)
-        timing = self._timing(source)
+        timing = self.timing(source)
         outcome = future.result()
         now = self.clock()
         if isinstance(outcome, SourceError):
-            summary.failed += 1
-            self.store.record_poll(state.id, decide.after_failure(state, outcome, now, timing))
-            log.warning("%s: failed: %s", state.name, outcome)
+            self._record(state, decide.after_failure(state, outcome, now, timing), summary)
             return
-        if not isinstance(outcome, Fetched):
-            self.store.record_poll(
-                state.id, decide.after_success(state, outcome, now, timing, body_hash=None)
+        digest = hashlib.sha256(outcome.body).hexdigest() if isinstance(outcome, Fetched) else None
+        succeeded = partial(decide.after_success, state, outcome, now, timing, body_hash=digest)
+        if not isinstance(outcome, Fetched) or digest == state.body_hash:
+            # Nothing new: no parse, no entries written, nothing to republish.
+            result = succeeded(feed_hint_seconds=state.feed_hint_seconds)
+            self._record(state, result, summary)
+            log.info(
+                "%s: %s", state.name, "not modified (304)" if digest is None else "unchanged body"
             )
-            log.info("%s: not modified (304)", state.name)
-            return
-        body_hash = hashlib.sha256(outcome.body).hexdigest()
-        if body_hash == state.body_hash:
-            result = decide.after_success(state, outcome, now, timing, body_hash=body_hash)
-            self.store.record_poll(state.id, result)
-            log.info("%s: unchanged body (%d bytes)", state.name, len(outcome.body))
             return
         try:
             document = parse_document(outcome.body, outcome.url, outcome.headers)
         except SourceError as error:
-            summary.failed += 1
-            self.store.record_poll(state.id, decide.after_failure(state, error, now, timing))
-            log.warning("%s: failed: %s", state.name, error)
+            self._record(state, decide.after_failure(state, error, now, timing), summary)
             return
         routed = [
             RoutedEntry(entry, self.router.route(entry, source.categories))
             for entry in map(normalize_entry, document.entries)
         ]
-        result = decide.after_success(state, outcome, now, timing, body_hash=body_hash)
+        result = succeeded(feed_hint_seconds=decide.feed_hint(document))
         if document.warning:
             result = decide.with_warning(result, document.warning)
         report = self.store.store_entries(state, routed, result, now, site_link=document.link)
+        self._note(state, result, summary)
         summary.new_entries += report.new
         summary.updated_entries += report.updated
         self.metrics.stored(report.new, report.updated)
@@ -190,13 +209,30 @@ class Hub:
         configured = self._sources.get(state.url)
         return configured or SourceSettings.model_construct(url=state.url, name=state.name)
 
-    def _timing(self, source: SourceSettings) -> Timing:
+    def timing(self, source: SourceSettings) -> Timing:
+        """The schedule rules for `source`, with a fresh random draw for its jitter."""
         schedule = self.settings.schedule
         return Timing(
             interval=self.settings.source_interval(source),
             min_interval=schedule.min_interval,
             max_interval=schedule.max_interval,
+            spread=self.draw(),
         )
+
+    def _record(self, state: SourceState, result: PollResult, summary: PollSummary) -> None:
+        """Store a poll that brought no entries (a failure, a wait, a 304, an unchanged body)."""
+        self.store.record_poll(state.id, result)
+        self._note(state, result, summary)
+        if result.last_success != result.last_attempt:
+            log.warning("%s: %s", state.name, result.last_error)
+
+    def _note(self, state: SourceState, result: PollResult, summary: PollSummary) -> None:
+        if result.health in (SourceHealth.FAILING, SourceHealth.GONE):
+            summary.failed += 1
+        summary.health_events += len(result.events)
+        for event in result.events:
+            level = logging.INFO if event.change is HealthChange.RECOVERED else logging.WARNING
+            log.log(level, "%s", event.message)
 
 
 def _cancel(futures: Iterable[Future[FetchOutcome | SourceError]]) -> None:

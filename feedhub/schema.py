@@ -63,6 +63,8 @@ sources = Table(
     Column("last_error", Text),
     Column("failures", Integer, nullable=False, default=0),
     Column("next_due", UTCDateTime),
+    # How often the document itself says to poll (RSS <ttl>, sy:updatePeriod), in seconds.
+    Column("feed_hint_seconds", Integer),
     Index("ix_sources_due", "active", "next_due"),
 )
 
@@ -107,4 +109,17 @@ categories = Table(
     metadata,
     Column("slug", String(100), primary_key=True),
     Column("dirty", Boolean, nullable=False, default=True),
+)
+
+# When a source started failing, recovered, moved or went away (the health feed).
+health_events = Table(
+    "health_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("source_name", String(500), nullable=False),
+    Column("source_url", String(2048), nullable=False),  # as configured
+    Column("change", String(16), nullable=False),  # failing, recovered, moved, gone
+    Column("message", Text, nullable=False),
+    Index("ix_health_events_at", "at", "id"),
 )

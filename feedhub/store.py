@@ -32,13 +32,15 @@ from feedhub.errors import StoreError
 from feedhub.models import (
     Enclosure,
     EntryToStore,
+    HealthChange,
+    HealthEvent,
     PollResult,
     PublishedEntry,
     PublishedSource,
     SourceHealth,
     SourceState,
 )
-from feedhub.schema import categories, entries, entry_categories, sources
+from feedhub.schema import categories, entries, entry_categories, health_events, sources
 
 log = logging.getLogger(__name__)
 
@@ -179,9 +181,12 @@ class Store:
                 )
 
     def due_sources(self, now: datetime, *, everything: bool = False) -> list[SourceState]:
-        query = sa.select(sources).where(sources.c.active.is_(True))
+        # A source without a next due time is not scheduled (gone) until retried.
+        query = sa.select(sources).where(
+            sources.c.active.is_(True), sources.c.next_due.is_not(None)
+        )
         if not everything:
-            query = query.where(sa.or_(sources.c.next_due.is_(None), sources.c.next_due <= now))
+            query = query.where(sources.c.next_due <= now)
         with self.reading() as connection:
             ordered = query.order_by(sources.c.next_due, sources.c.id)
             return [_source_state(row) for row in connection.execute(ordered)]
@@ -220,6 +225,39 @@ class Store:
     ) -> None:
         with self.writing() as connection:
             _update_source(connection, source_id, result, site_link)
+
+    def retry_source(self, url: str, now: datetime) -> bool:
+        """Make a source due now, gone or backing off; False if the store does not know it."""
+        with self.writing() as connection:
+            changed = connection.execute(
+                sources.update().where(sources.c.url == url).values(next_due=now)
+            ).rowcount
+        return bool(changed)
+
+    def pull_forward(self, due_by: Mapping[str, datetime]) -> None:
+        """Bring the next poll of each source (by URL) forward to its time, if later."""
+        with self.writing() as connection:
+            for url, due in due_by.items():
+                connection.execute(
+                    sources.update()
+                    .where(sources.c.url == url, sources.c.next_due > due)
+                    .values(next_due=due)
+                )
+
+    def recent_health_events(self, limit: int) -> list[HealthEvent]:
+        """The newest `limit` health events, newest first."""
+        query = (
+            sa.select(health_events)
+            .order_by(health_events.c.at.desc(), health_events.c.id.desc())
+            .limit(limit)
+        )
+        with self.reading() as connection:
+            return [
+                HealthEvent(
+                    row.source_name, row.source_url, HealthChange(row.change), row.at, row.message
+                )
+                for row in connection.execute(query)
+            ]
 
     # --- entries ----------------------------------------------------------
 
@@ -334,6 +372,7 @@ def _source_state(row: Any) -> SourceState:
         redirect_target=mapping["redirect_target"],
         next_due=mapping["next_due"],
         entries=mapping.get("entries", 0),
+        feed_hint_seconds=mapping.get("feed_hint_seconds"),
     )
 
 
@@ -354,10 +393,25 @@ def _update_source(
         "effective_url": result.effective_url,
         "permanent_redirects": result.permanent_redirects,
         "redirect_target": result.redirect_target,
+        "feed_hint_seconds": result.feed_hint_seconds,
     }
     if site_link:
         values["site_link"] = site_link
     connection.execute(sources.update().where(sources.c.id == source_id).values(**values))
+    if result.events:
+        connection.execute(
+            health_events.insert(),
+            [
+                {
+                    "at": event.at,
+                    "source_name": event.source_name,
+                    "source_url": event.source_url,
+                    "change": event.change.value,
+                    "message": event.message,
+                }
+                for event in result.events
+            ],
+        )
 
 
 def _unique_by_key(routed: Sequence[RoutedEntry]) -> list[RoutedEntry]:

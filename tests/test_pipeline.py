@@ -209,7 +209,8 @@ def test_daemon_polls_on_schedule_and_stops_on_sigterm(
     config = write_config(
         serve_samples(feed_server)[:1],
         CATEGORIES,
-        schedule={"interval": "1s", "min_interval": "1s", "tick": "0.2s"},
+        # The sample says sy:updatePeriod hourly; max_interval clamps that to the test's pace.
+        schedule={"interval": "1s", "min_interval": "1s", "max_interval": "1s", "tick": "0.2s"},
     )
     daemon = subprocess.Popen(
         [sys.executable, "-m", "feedhub", "--config", str(config), "run"],
