@@ -69,7 +69,7 @@ def sources_add(
 ) -> None:
     """Add a source to the config: a feed's URL, or a web page whose feeds are discovered."""
     editor = ConfigEditor(context.path)
-    wanted = NewSource(editor.written_url(url), name, None, categories, interval)
+    wanted = NewSource(editor.written_url(url), name, categories=categories, interval=interval)
     editor.refuse_conflicts(wanted)  # before any fetching
     if no_check:
         if pick is not None:
@@ -114,9 +114,9 @@ def _choose(settings: Settings, url: str, pick: int | None) -> tuple[FoundFeed, 
             try:
                 document = discoverer.check(found.url)
             except ParseError as error:
-                raise EditRefused(f"{error}; pick another feed") from None
+                raise EditRefused(f"{error} (linked from {url}); give a feed's own URL") from None
             except SourceError as error:
-                raise FeedhubError(f"{error}; pick another feed") from None
+                raise FeedhubError(f"{error} (linked from {url}); give a feed's own URL") from None
             found = FoundFeed(found.url, document.title or found.title, found.kind, document)
     if discovery.page:
         click.echo(f"found the feed {found.url} on the page {url}")
