@@ -116,8 +116,13 @@ def _serving(hub: Hub) -> Iterator[None]:
         return
     from feedhub.metrics import metrics_endpoint
     from feedhub.serve import site_app, start_background_server
+    from feedhub.stored_site import site_documents
 
-    app = site_app(hub.settings, metrics_endpoint(hub.store, hub.metrics, hub.clock))
+    app = site_app(
+        hub.settings,
+        metrics_endpoint(hub.store, hub.metrics, hub.clock),
+        site_documents(hub.settings, hub.store),
+    )
     server, thread = start_background_server(app, serve_settings.host, serve_settings.port)
     try:
         yield
@@ -138,6 +143,7 @@ def serve_command(context: Context, host: str | None, port: int | None) -> None:
     """Serve the published feeds, the front page and /metrics over HTTP until stopped."""
     from feedhub.metrics import metrics_endpoint
     from feedhub.serve import serve, site_app
+    from feedhub.stored_site import site_documents
 
     settings = context.settings()
     store = Store.open(settings.hub.database)
@@ -145,7 +151,7 @@ def serve_command(context: Context, host: str | None, port: int | None) -> None:
     signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
         serve(
-            site_app(settings, metrics_endpoint(store)),
+            site_app(settings, metrics_endpoint(store), site_documents(settings, store)),
             host or settings.serve.host,
             settings.serve.port if port is None else port,
         )

@@ -9,6 +9,7 @@ against the config file's folder.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import tomllib
@@ -40,6 +41,7 @@ CONFIG_ENV_VAR = "FEEDHUB_CONFIG"
 RESERVED_SLUGS = frozenset({"all", "metrics"})
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
+LEASE_DEADLINES = 3  # the shortest lease, in fetch deadlines
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 DURATION_HINT = 'write a number and a unit, like "90s", "15m", "2h" or "1d"'
 
@@ -143,6 +145,9 @@ class ScheduleSettings(_Settings):
     min_interval: Duration = timedelta(minutes=5)
     max_interval: Duration = timedelta(days=1)
     tick: Duration = timedelta(seconds=1)
+    # How long a worker's claim on the sources it polls lasts: a dead worker's sources wait
+    # this long before another worker takes them.
+    lease: Duration = timedelta(minutes=10)
 
     @model_validator(mode="after")
     def _ordered(self) -> ScheduleSettings:
@@ -311,7 +316,7 @@ def validate_config(raw: Mapping[str, Any], path: Path) -> Settings:
 
 
 def _cross_check(settings: Settings) -> list[str]:
-    problems: list[str] = []
+    problems = _lease_problems(settings)
     seen_urls: dict[str, int] = {}
     seen_names: dict[str, int] = {}
     for number, source in enumerate(settings.sources, start=1):
@@ -335,6 +340,18 @@ def _cross_check(settings: Settings) -> list[str]:
             if slug not in settings.categories
         )
     return problems
+
+
+def _lease_problems(settings: Settings) -> list[str]:
+    # A worker holds up to two batches: a claim waits for a batch's fetches, then its own.
+    shortest = timedelta(seconds=math.ceil(LEASE_DEADLINES * settings.fetch.deadline))
+    if settings.schedule.lease >= shortest:
+        return []
+    return [
+        f"[schedule].lease: {format_duration(settings.schedule.lease)} is too short for "
+        f"[fetch].deadline = {settings.fetch.deadline:g}s (a slow worker would lose sources "
+        f"it is still fetching); make it at least {format_duration(shortest)}"
+    ]
 
 
 def _known(categories: Mapping[str, object]) -> str:

@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import random
+import secrets
+import socket
 import threading
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -77,6 +81,7 @@ class Hub:
         self.fetcher = Fetcher(settings.fetch)
         self.router = Router(settings.categories)
         self.metrics = PollMetrics()
+        self.worker = worker_name()  # whose claims this hub's polls hold
         self._sources = {source.url: source for source in settings.sources}
 
     def close(self) -> None:
@@ -96,24 +101,48 @@ class Hub:
         return summary
 
     def poll(self, *, everything: bool = False, stop: threading.Event | None = None) -> PollSummary:
+        """Claim due sources (every one, if asked) a batch at a time, fetch, store each result.
+
+        Claiming (see `Store.claim_due_sources`) lets several workers share one store: none
+        fetches a source another has in hand. Up to two batches are in hand, topped up as
+        results are stored. Results are stored in the order the sources were claimed (due
+        order), not as fetches finish, so which source an article shared by several is
+        credited to is reproducible. On `stop`, fetches in flight finish and are stored;
+        the sources not started yet are given back.
+        """
         summary = PollSummary()
-        due = self.store.due_sources(self.clock(), everything=everything)
-        if not due:
-            return summary
-        with ThreadPoolExecutor(
-            max_workers=min(self.settings.fetch.concurrency, len(due)),
-            thread_name_prefix="feedhub-fetch",
-        ) as pool:
-            futures = {pool.submit(self._fetch, state): state for state in due}
-            # Results are stored in the order the sources were due, not as fetches finish,
-            # so which source an article shared by several is credited to is reproducible.
-            for future, state in futures.items():
-                if stop is not None and stop.is_set():
-                    _cancel(futures)
-                if future.cancelled():
-                    continue
+        batch = self.settings.fetch.concurrency
+        in_hand: deque[tuple[SourceState, Future[FetchOutcome | SourceError]]] = deque()
+        more, after = True, 0
+        with ThreadPoolExecutor(max_workers=batch, thread_name_prefix="feedhub-fetch") as pool:
+            while stop is None or not stop.is_set():
+                if more and len(in_hand) <= batch:
+                    wanted = 2 * batch - len(in_hand)
+                    claimed = self._claim(wanted, everything, after=after)
+                    more = len(claimed) == wanted
+                    after = max((state.id for state in claimed), default=after)
+                    in_hand.extend((state, pool.submit(self._fetch, state)) for state in claimed)
+                if not in_hand:
+                    break
+                state, future = in_hand.popleft()
                 self._process(state, future, summary)
+            not_started = [state.id for state, future in in_hand if future.cancel()]
+            if not_started:
+                self.store.release_sources(self.worker, not_started)
+            for state, future in in_hand:
+                if not future.cancelled():
+                    self._process(state, future, summary)
         return summary
+
+    def _claim(self, limit: int, everything: bool, *, after: int) -> list[SourceState]:
+        return self.store.claim_due_sources(
+            self.worker,
+            self.clock(),
+            self.settings.schedule.lease,
+            limit,
+            everything=everything,
+            after=after,
+        )
 
     def publish_changed(self, *, refresh_site: bool = False) -> list[str]:
         """Republish the feeds whose entries changed, or whose files are missing, and the
@@ -127,7 +156,7 @@ class Hub:
         targets = sorted((self.store.dirty_categories() | missing) & self._slugs())
         site_missing = not all((output / name).exists() for name in SITE_FILES)
         if targets or refresh_site or site_missing:
-            publish(self.store, self.settings, only=targets)
+            publish(self.store, self.settings, only=targets, forced=missing)
         return targets
 
     def publish_all(self) -> None:
@@ -235,6 +264,6 @@ class Hub:
             log.log(level, "%s", event.message)
 
 
-def _cancel(futures: Iterable[Future[FetchOutcome | SourceError]]) -> None:
-    for future in futures:
-        future.cancel()
+def worker_name() -> str:
+    """Who holds a claim: the host, the process, and a random part for a restarted process."""
+    return f"{socket.gethostname()[:150]} pid {os.getpid()} {secrets.token_hex(4)}"

@@ -14,6 +14,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from feedgen.feed import FeedGenerator
 
@@ -34,6 +35,7 @@ from feedhub.frontpage import render_front_page, source_rows, summarize_feed
 from feedhub.jsonfeed import render_json_feed
 from feedhub.models import PublishedEntry
 from feedhub.opml import render_opml
+from feedhub.serve import content_type_of, strong_etag
 from feedhub.store import Store
 
 log = logging.getLogger(__name__)
@@ -41,28 +43,54 @@ log = logging.getLogger(__name__)
 GENERATOR_URI = "https://github.com/feedhub/feedhub"
 
 
-def publish(store: Store, settings: Settings, *, only: Iterable[str] | None = None) -> list[Path]:
+def publish(
+    store: Store,
+    settings: Settings,
+    *,
+    only: Iterable[str] | None = None,
+    forced: Iterable[str] = (),
+) -> list[Path]:
     """Regenerate the feeds named in `only` (every feed when None) and the site's own
-    documents (the front page shows every feed); return the files rewritten."""
+    documents (the front page shows every feed); return the files rewritten.
+
+    Each feed is regenerated under its lock (`Store.publishing`), so workers sharing a
+    store never regenerate one feed at once: a feed of `only` that another worker is
+    regenerating, or that is clean again, is left alone. Every feed when `only` is None,
+    and those in `forced` (missing here), are regenerated whatever their state.
+    """
     wanted = None if only is None else set(only)
+    always = set(forced)
     written: list[Path] = []
     latest: dict[str, list[PublishedEntry]] = {}
     for feed in feeds_of(settings):
-        latest[feed.slug] = store.latest_entries(feed.slug, settings.hub.max_entries)
         if wanted is None or feed.slug in wanted:
-            written += write_feed(settings.hub.output_dir, feed, latest[feed.slug])
+            forcing = wanted is None or feed.slug in always
+            with store.publishing(feed.slug, always=forcing) as publication:
+                if publication is not None:
+                    latest[feed.slug] = publication.latest_entries(
+                        feed.slug, settings.hub.max_entries
+                    )
+                    written += write_feed(
+                        settings.hub.output_dir, feed, latest[feed.slug], publication
+                    )
+        if feed.slug not in latest:
+            latest[feed.slug] = store.latest_entries(feed.slug, settings.hub.max_entries)
     written += write_site(store, settings, latest)
-    store.mark_clean(wanted if wanted is not None else [f.slug for f in feeds_of(settings)])
     return written
 
 
-def write_feed(output_dir: Path, feed: FeedInfo, published: Sequence[PublishedEntry]) -> list[Path]:
+def write_feed(
+    output_dir: Path,
+    feed: FeedInfo,
+    published: Sequence[PublishedEntry],
+    keeper: DocumentKeeper,
+) -> list[Path]:
     documents = {
         ATOM: render_atom(feed, published),
         RSS: render_rss(feed, published),
         JSON_FEED: render_json_feed(feed, published),
     }
-    return _write_all(output_dir / feed.slug, documents)
+    return _write_all(output_dir, f"{feed.slug}/", documents, keeper)
 
 
 def write_site(
@@ -80,13 +108,35 @@ def write_site(
         FRONT_PAGE: render_front_page(settings.hub.title, feeds, sources),
         SOURCES_OPML: render_opml(settings, site_links),
     }
-    return _write_all(settings.hub.output_dir, documents)
+    return _write_all(settings.hub.output_dir, "", documents, store)
 
 
-def _write_all(folder: Path, documents: Mapping[str, bytes]) -> list[Path]:
+def _write_all(
+    output_dir: Path, folder: str, documents: Mapping[str, bytes], keeper: DocumentKeeper
+) -> list[Path]:
     return [
-        path for name, body in documents.items() if write_atomically(path := folder / name, body)
+        output_dir / folder / name
+        for name, body in documents.items()
+        if write_document(output_dir, folder + name, body, keeper)
     ]
+
+
+class DocumentKeeper(Protocol):
+    """Where published documents are kept besides output_dir: the store, or a feed's
+    `Publication` (so that they change in the transaction that regenerates the feed)."""
+
+    def save_document(self, path: str, body: bytes, content_type: str, etag: str) -> bool: ...
+
+
+def write_document(output_dir: Path, path: str, body: bytes, keeper: DocumentKeeper) -> bool:
+    """Publish one document at `path` (relative to the site root): every published document
+    is written here, into the store with its ETag (what `feedhub serve` reads on a shared
+    store, from any machine), and to output_dir atomically; True if the file changed."""
+    content_type = content_type_of(path.rpartition("/")[2])
+    if content_type is None:
+        raise ValueError(f"{path}: no content type is known for this name")  # a bug: see serve
+    keeper.save_document(path, body, content_type, strong_etag(body))
+    return write_atomically(output_dir / path, body)
 
 
 def render_atom(feed: FeedInfo, published: Sequence[PublishedEntry]) -> bytes:

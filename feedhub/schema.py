@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -65,6 +66,9 @@ sources = Table(
     Column("next_due", UTCDateTime),
     # How often the document itself says to poll (RSS <ttl>, sy:updatePeriod), in seconds.
     Column("feed_hint_seconds", Integer),
+    # Which worker claimed the source for a poll, until when (see Store.claim_due_sources).
+    Column("lease_owner", String(200)),
+    Column("lease_until", UTCDateTime),
     Index("ix_sources_due", "active", "next_due"),
 )
 
@@ -109,6 +113,17 @@ categories = Table(
     metadata,
     Column("slug", String(100), primary_key=True),
     Column("dirty", Boolean, nullable=False, default=True),
+)
+
+# Every published document, so `feedhub serve` on any machine serves the current feeds.
+documents = Table(
+    "documents",
+    metadata,
+    Column("path", String(1024), primary_key=True),  # relative to the site root: "world/atom.xml"
+    Column("body", LargeBinary, nullable=False),
+    Column("content_type", String(100), nullable=False),
+    Column("etag", String(100), nullable=False),  # strong and quoted, a hash of `body`
+    Column("updated", UTCDateTime, nullable=False),  # when `body` last changed
 )
 
 # When a source started failing, recovered, moved or went away (the health feed).

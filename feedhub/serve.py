@@ -106,7 +106,8 @@ class _LRU(Generic[K, V]):
         return value
 
 
-def _content_type(name: str) -> str | None:
+def content_type_of(name: str) -> str | None:
+    """The Content-Type a published document named `name` is served with; None: not served."""
     return _CONTENT_TYPES_BY_NAME.get(name) or _CONTENT_TYPES_BY_SUFFIX.get(Path(name).suffix)
 
 
@@ -119,7 +120,7 @@ class FileDocuments:
 
     def get(self, path: str) -> Document | None:
         relative = path + "index.html" if path == "" or path.endswith("/") else path
-        content_type = _content_type(relative.rpartition("/")[2])
+        content_type = content_type_of(relative.rpartition("/")[2])
         if content_type is None:
             return None
         file = (self._root / relative).resolve()  # follows symlinks, so check where it lands
@@ -294,11 +295,14 @@ def make_app(
     return _App(documents, max_age_seconds, metrics)
 
 
-def site_app(settings: Settings, metrics: Metrics | None) -> WSGIApplication:
-    """The app serving a hub's output_dir; clients may cache a document for as long as
+def site_app(
+    settings: Settings, metrics: Metrics | None, documents: DocumentSource | None = None
+) -> WSGIApplication:
+    """The app serving a hub's site: `documents`, else the files in output_dir (see
+    `feedhub.stored_site.site_documents`). Clients may cache a document for as long as
     the most often polled source's interval, as nothing changes faster than that."""
     max_age = int(settings.shortest_interval.total_seconds())
-    return make_app(FileDocuments(settings.hub.output_dir), max_age, metrics)
+    return make_app(documents or FileDocuments(settings.hub.output_dir), max_age, metrics)
 
 
 def _create_server(

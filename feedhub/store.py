@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib.resources import files
 from typing import Any
 
@@ -27,6 +27,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+from feedhub import dialects
 from feedhub.config import SourceSettings
 from feedhub.errors import StoreError
 from feedhub.models import (
@@ -40,7 +41,14 @@ from feedhub.models import (
     SourceHealth,
     SourceState,
 )
-from feedhub.schema import categories, entries, entry_categories, health_events, sources
+from feedhub.schema import (
+    categories,
+    documents,
+    entries,
+    entry_categories,
+    health_events,
+    sources,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +56,8 @@ log = logging.getLogger(__name__)
 # store is rebuilt from scratch, so readers never see an article twice.
 ENTRY_ID_NAMESPACE = uuid.UUID("8a3e4a52-5b1e-4a70-9d51-5b0f6f1f9a11")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# What storing a poll's result does to the source's claim: gives it back.
+_NO_LEASE: dict[str, Any] = {"lease_owner": None, "lease_until": None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +118,12 @@ def upgrade_schema(engine: Engine) -> None:
     if current == heads:
         return
     with engine.connect().execution_options(feedhub_write=True) as connection:
+        # Workers starting together: one migrates, the others wait and find nothing to do.
+        dialects.lock_names(connection, "migrations", ["schema"])
+        current = set(MigrationContext.configure(connection).get_current_heads())
+        if current == heads:
+            connection.commit()
+            return
         alembic_config.attributes["connection"] = connection
         command.upgrade(alembic_config, "heads")
         connection.commit()
@@ -164,11 +180,19 @@ class Store:
                     sa.select(sources.c.id, sources.c.url, sources.c.name, sources.c.active)
                 )
             }
+            new = [
+                _new_source(source, now)
+                for url, source in sorted(wanted.items())
+                if url not in known
+            ]
+            if new:
+                # Workers starting together each add the new sources: the first one wins.
+                connection.execute(
+                    dialects.insert(connection, sources).on_conflict_do_nothing(), new
+                )
             for url, source in wanted.items():
                 row = known.get(url)
-                if row is None:
-                    connection.execute(sources.insert().values(**_new_source(source, now)))
-                elif row.name != source.name or not row.active:
+                if row is not None and (row.name != source.name or not row.active):
                     connection.execute(
                         sources.update()
                         .where(sources.c.id == row.id)
@@ -180,16 +204,66 @@ class Store:
                     sources.update().where(sources.c.id.in_(gone)).values(active=False)
                 )
 
-    def due_sources(self, now: datetime, *, everything: bool = False) -> list[SourceState]:
+    def claim_due_sources(
+        self,
+        owner: str,
+        now: datetime,
+        lease: timedelta,
+        limit: int | None,
+        *,
+        everything: bool = False,
+        after: int = 0,
+    ) -> list[SourceState]:
+        """Claim up to `limit` due sources for `owner`, in due order.
+
+        With `everything`, every scheduled source counts as due; they come in id order
+        from after the id `after`, so a caller claiming batch by batch gets each once.
+        The claim is a lease until now + `lease`, committed before anything is fetched:
+        other workers skip the sources until the poll's result is stored (which releases
+        it) or the lease runs out (the worker died). On PostgreSQL the rows are picked
+        with FOR UPDATE SKIP LOCKED, so concurrent claims neither wait nor overlap.
+        """
         # A source without a next due time is not scheduled (gone) until retried.
-        query = sa.select(sources).where(
-            sources.c.active.is_(True), sources.c.next_due.is_not(None)
+        due: list[sa.ColumnElement[bool]] = [
+            sources.c.active.is_(True),
+            sources.c.next_due.is_not(None),
+        ]
+        if everything:
+            due.append(sources.c.id > after)
+            order: tuple[sa.ColumnElement[Any], ...] = (sources.c.id,)
+        else:
+            due.append(sources.c.next_due <= now)
+            order = (sources.c.next_due, sources.c.id)
+        free = sa.or_(sources.c.lease_until.is_(None), sources.c.lease_until <= now)
+        query = (
+            sa.select(sources.c.id)
+            .where(*due, free)
+            .order_by(*order)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
         )
-        if not everything:
-            query = query.where(sources.c.next_due <= now)
-        with self.reading() as connection:
-            ordered = query.order_by(sources.c.next_due, sources.c.id)
-            return [_source_state(row) for row in connection.execute(ordered)]
+        with self.writing() as connection:
+            claimed = list(connection.execute(query).scalars())
+            if not claimed:
+                return []
+            connection.execute(
+                sources.update()
+                .where(sources.c.id.in_(claimed))
+                .values(lease_owner=owner, lease_until=now + lease)
+            )
+            rows = connection.execute(
+                sa.select(sources).where(sources.c.id.in_(claimed)).order_by(*order)
+            )
+            return [_source_state(row) for row in rows]
+
+    def release_sources(self, owner: str, source_ids: Iterable[int]) -> None:
+        """Give back claims that were not polled after all (the worker is stopping)."""
+        with self.writing() as connection:
+            connection.execute(
+                sources.update()
+                .where(sources.c.id.in_(list(source_ids)), sources.c.lease_owner == owner)
+                .values(**_NO_LEASE)
+            )
 
     def source_states(self) -> list[SourceState]:
         counts = (
@@ -274,13 +348,25 @@ class Store:
         report = StoreReport()
         with self.writing() as connection:
             existing = _existing_entries(connection, state.id, [item.entry.key for item in routed])
+            # Workers storing one article from two sources at once must agree on which copy
+            # is the primary: the first to take the article's lock decides, the other sees it.
+            dialects.lock_names(
+                connection,
+                "canonical-link",
+                (
+                    item.entry.canonical_link
+                    for item in routed
+                    if item.entry.canonical_link and item.entry.key not in existing
+                ),
+            )
             primaries = _primaries(
                 connection, state.id, [item.entry.canonical_link for item in routed]
             )
             for item in _unique_by_key(routed):
                 row = existing.get(item.entry.key)
                 if row is None:
-                    _insert_entry(connection, state, item, now, primaries)
+                    if not _insert_entry(connection, state, item, now, primaries):
+                        continue
                     report.new += 1
                 elif row.content_hash != item.entry.content_hash:
                     _update_entry(connection, row, item.entry, now)
@@ -294,26 +380,8 @@ class Store:
 
     def latest_entries(self, category: str, limit: int) -> list[PublishedEntry]:
         """The newest `limit` articles of a category, newest first."""
-        query = (
-            sa.select(
-                entries,
-                sources.c.name.label("source_name"),
-                sources.c.url.label("source_url"),
-                sources.c.site_link.label("source_link"),
-            )
-            .select_from(
-                entry_categories.join(entries, entries.c.id == entry_categories.c.entry_id).join(
-                    sources, sources.c.id == entries.c.source_id
-                )
-            )
-            .where(entry_categories.c.category == category, sources.c.active.is_(True))
-            .order_by(entry_categories.c.sort_time.desc(), entry_categories.c.entry_id.desc())
-            .limit(limit)
-        )
         with self.reading() as connection:
-            rows = list(connection.execute(query))
-            alternates = _alternate_links(connection, [row.id for row in rows])
-        return [_published_entry(row, alternates.get(row.id, ())) for row in rows]
+            return _latest_entries(connection, category, limit)
 
     def category_sizes(self) -> dict[str, int]:
         query = sa.select(entry_categories.c.category, sa.func.count()).group_by(
@@ -330,14 +398,129 @@ class Store:
                 connection.execute(sa.select(categories.c.slug).where(categories.c.dirty)).scalars()
             )
 
-    def mark_clean(self, slugs: Iterable[str]) -> None:
+    @contextmanager
+    def publishing(self, slug: str, *, always: bool) -> Iterator[Publication | None]:
+        """Regenerate one feed, alone: its entries in, its documents out, in one transaction.
+
+        Yields None, and the caller skips the feed, when another worker is regenerating
+        it (on PostgreSQL the category's row is locked FOR UPDATE SKIP LOCKED) or, unless
+        `always`, when nothing changed since the last time. Otherwise the feed is marked
+        clean when the block ends. Storing entries marks the category dirty on the same
+        row, so a poll stored while the feed is being regenerated waits for it and leaves
+        the feed dirty for the next round: no change is ever missed. With `always` the
+        lock is waited for instead of skipped.
+        """
         with self.writing() as connection:
+            # A feed that never had entries has no row yet, and the row is what is locked.
+            # It is added on its own: another worker adding it too would wait for the end
+            # of the transaction that added it, here the whole regeneration.
             connection.execute(
-                categories.update().where(categories.c.slug.in_(list(slugs))).values(dirty=False)
+                dialects.insert(connection, categories)
+                .values(slug=slug, dirty=True)
+                .on_conflict_do_nothing()
             )
+        with self.writing() as connection:
+            dirty = connection.execute(
+                sa.select(categories.c.dirty)
+                .where(categories.c.slug == slug)
+                .with_for_update(skip_locked=not always)
+            ).scalar()
+            if dirty is None or not (dirty or always):
+                yield None
+                return
+            yield Publication(connection)
+            connection.execute(
+                categories.update().where(categories.c.slug == slug).values(dirty=False)
+            )
+
+    # --- published documents ----------------------------------------------
+
+    def save_document(self, path: str, body: bytes, content_type: str, etag: str) -> bool:
+        """Keep a published document that belongs to no single feed; see `Publication`."""
+        with self.writing() as connection:
+            return _save_document(connection, path, body, content_type, etag)
+
+    def document(self, path: str) -> StoredDocument | None:
+        """The published document at `path` (relative to the site root), if there is one."""
+        with self.reading() as connection:
+            row = connection.execute(
+                sa.select(documents).where(documents.c.path == path)
+            ).one_or_none()
+        return None if row is None else StoredDocument(**row._mapping)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDocument:
+    """A published document as the store keeps it, for `feedhub serve` on any machine."""
+
+    path: str  # relative to the site root, like "world/atom.xml"
+    body: bytes
+    content_type: str
+    etag: str  # strong and quoted, a hash of `body`
+    updated: datetime  # when `body` last changed, by the database's clock
+
+
+class Publication:
+    """One feed being regenerated under its lock (see `Store.publishing`)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def latest_entries(self, category: str, limit: int) -> list[PublishedEntry]:
+        """The newest `limit` articles of a category, newest first."""
+        return _latest_entries(self._connection, category, limit)
+
+    def save_document(self, path: str, body: bytes, content_type: str, etag: str) -> bool:
+        """Keep a document the feed published; False if it was kept with that body already."""
+        return _save_document(self._connection, path, body, content_type, etag)
 
 
 # --- helpers --------------------------------------------------------------
+
+
+def _save_document(
+    connection: Connection, path: str, body: bytes, content_type: str, etag: str
+) -> bool:
+    # Last-Modified comes from the database's clock, one for every machine, as a file's
+    # mtime comes from its file system's; an unchanged body keeps it.
+    upsert = dialects.insert(connection, documents).values(
+        path=path,
+        body=body,
+        content_type=content_type,
+        etag=etag,
+        updated=sa.func.current_timestamp(),
+    )
+    changed = sa.or_(
+        documents.c.etag != upsert.excluded.etag,
+        documents.c.content_type != upsert.excluded.content_type,
+    )
+    replace = {name: upsert.excluded[name] for name in ("body", "content_type", "etag", "updated")}
+    stored = upsert.on_conflict_do_update(
+        index_elements=[documents.c.path], set_=replace, where=changed
+    ).returning(documents.c.path)
+    return connection.execute(stored).first() is not None
+
+
+def _latest_entries(connection: Connection, category: str, limit: int) -> list[PublishedEntry]:
+    query = (
+        sa.select(
+            entries,
+            sources.c.name.label("source_name"),
+            sources.c.url.label("source_url"),
+            sources.c.site_link.label("source_link"),
+        )
+        .select_from(
+            entry_categories.join(entries, entries.c.id == entry_categories.c.entry_id).join(
+                sources, sources.c.id == entries.c.source_id
+            )
+        )
+        .where(entry_categories.c.category == category, sources.c.active.is_(True))
+        .order_by(entry_categories.c.sort_time.desc(), entry_categories.c.entry_id.desc())
+        .limit(limit)
+    )
+    rows = list(connection.execute(query))
+    alternates = _alternate_links(connection, [row.id for row in rows])
+    return [_published_entry(row, alternates.get(row.id, ())) for row in rows]
 
 
 def _new_source(source: SourceSettings, now: datetime) -> dict[str, Any]:
@@ -394,6 +577,7 @@ def _update_source(
         "permanent_redirects": result.permanent_redirects,
         "redirect_target": result.redirect_target,
         "feed_hint_seconds": result.feed_hint_seconds,
+        **_NO_LEASE,
     }
     if site_link:
         values["site_link"] = site_link
@@ -464,7 +648,10 @@ def _insert_entry(
     item: RoutedEntry,
     now: datetime,
     primaries: Mapping[str, tuple[int, datetime]],
-) -> None:
+) -> bool:
+    """Insert a new entry; False if it is stored already: a worker whose lease ran out may
+    store the same poll as the worker that took over, and the unique (source, key) keeps
+    the entry it stored."""
     entry = item.entry
     # An undated entry takes its first-seen time; a date in the future is not believed.
     published = _stated(entry.published or entry.updated, now)
@@ -481,11 +668,13 @@ def _insert_entry(
         "sort_time": sort_time,
         "duplicate_of": primary[0] if primary else None,
     }
-    entry_id: int = connection.execute(
-        entries.insert().values(**values).returning(entries.c.id)
-    ).scalar_one()
+    insert = dialects.insert(connection, entries).values(**values).on_conflict_do_nothing()
+    entry_id: int | None = connection.execute(insert.returning(entries.c.id)).scalar_one_or_none()
+    if entry_id is None:
+        return False
     article_id, article_time = primary or (entry_id, sort_time)
     _add_to_categories(connection, article_id, article_time, item.categories)
+    return True
 
 
 def _update_entry(connection: Connection, row: Any, entry: EntryToStore, now: datetime) -> None:
@@ -534,22 +723,19 @@ def _add_to_categories(
         for slug in sorted(set(slugs) - present)
     ]
     if rows:
-        connection.execute(entry_categories.insert(), rows)
+        # A worker whose lease ran out may store the same poll as the one that took over.
+        insert = dialects.insert(connection, entry_categories).on_conflict_do_nothing()
+        connection.execute(insert, rows)
 
 
 def _mark_dirty(connection: Connection, slugs: Iterable[str]) -> None:
-    wanted = sorted(set(slugs))
-    if not wanted:
-        return
-    present = set(
+    # In slug order: concurrent writers lock the rows in one order, so they never deadlock.
+    rows = [{"slug": slug, "dirty": True} for slug in sorted(set(slugs))]
+    if rows:
+        upsert = dialects.insert(connection, categories).values(rows)
         connection.execute(
-            sa.select(categories.c.slug).where(categories.c.slug.in_(wanted))
-        ).scalars()
-    )
-    connection.execute(categories.update().where(categories.c.slug.in_(wanted)).values(dirty=True))
-    missing = [{"slug": slug, "dirty": True} for slug in wanted if slug not in present]
-    if missing:
-        connection.execute(categories.insert(), missing)
+            upsert.on_conflict_do_update(index_elements=[categories.c.slug], set_={"dirty": True})
+        )
 
 
 def _alternate_links(

@@ -15,6 +15,7 @@ import tomlkit
 from feedhub.config import Settings, load_config
 from feedhub.pipeline import Hub
 from feedhub.store import Store
+from tests.databases import BACKENDS, database
 from tests.httpserver import FeedServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,8 +51,17 @@ def clock() -> FakeClock:
 ConfigWriter = Callable[..., Path]
 
 
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty store database: each test using it runs on SQLite and on PostgreSQL."""
+    if request.param == "postgresql":
+        request.applymarker(pytest.mark.postgres)
+    with database(request.param, tmp_path) as url:
+        yield url
+
+
 @pytest.fixture
-def write_config(tmp_path: Path) -> ConfigWriter:
+def write_config(tmp_path: Path, database_url: str) -> ConfigWriter:
     """Write a config file into tmp_path: sources, categories and overrides of any section."""
 
     def write(
@@ -65,7 +75,7 @@ def write_config(tmp_path: Path) -> ConfigWriter:
                 "title": "test hub",
                 "base_url": "http://feeds.test/",
                 "output_dir": "public",
-                "database": "sqlite:///feedhub.sqlite",
+                "database": database_url,
                 **sections.pop("hub", {}),
             },
             "fetch": {"allow_private_networks": True, "timeout": 5, **sections.pop("fetch", {})},
@@ -81,9 +91,23 @@ def write_config(tmp_path: Path) -> ConfigWriter:
     return write
 
 
+_open_hubs: list[Hub] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_hubs() -> Iterator[None]:
+    """Close what `open_hub` opened, so no connection outlives its test's database."""
+    yield
+    while _open_hubs:
+        hub = _open_hubs.pop()
+        hub.close()
+        hub.store.close()
+
+
 def open_hub(config: Path, clock: FakeClock | None = None) -> Hub:
     settings = load_config(config)
     hub = Hub(settings, Store.open(settings.hub.database), clock or FakeClock())
+    _open_hubs.append(hub)
     hub.sync_sources()
     return hub
 

@@ -27,6 +27,7 @@ from tests.conftest import (
     output_files,
     run_feedhub,
 )
+from tests.databases import empty_database
 from tests.httpserver import FeedServer, Reply
 
 SEED_TITLE = "US Seeks to Finalize Major Defence Sales to India Amid Growing Partnership"
@@ -147,7 +148,7 @@ def test_ids_survive_a_rebuilt_store(sample_config: Path) -> None:
     hub.run_once()
     before = [e.id for e in atom_entries(hub.settings.hub.output_dir / "all" / "atom.xml")]
     hub.store.close()
-    Path(hub.settings.hub.database.removeprefix("sqlite:///")).unlink()
+    empty_database(hub.settings.hub.database)
     rebuilt = open_hub(sample_config)
     rebuilt.run_once(everything=True)
     rebuilt.publish_all()
