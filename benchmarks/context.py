@@ -6,6 +6,11 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from feedhub.config import FetchSettings
+
+# The lower bound fetches with feedhub's own default limits, whatever they become.
+FETCH_DEFAULTS = FetchSettings()
+
 
 @dataclass(frozen=True, slots=True)
 class Source:
@@ -23,8 +28,8 @@ class Context:
     sources: tuple[Source, ...]
     labels: tuple[str, ...]
     max_entries: int = 50
-    concurrency: int = 8  # feedhub's default [fetch] concurrency
-    per_host: int = 2  # feedhub's default [fetch] per_host
+    concurrency: int = FETCH_DEFAULTS.concurrency
+    per_host: int = FETCH_DEFAULTS.per_host
     timeout: float = 30.0
     user_agent: str = "feedhub-benchmark/0.1"
 

@@ -4,7 +4,8 @@ What any aggregator has to do at least: GET every feed with the same limits as
 feedhub (a pool of `concurrency` threads, `per_host` at a time per host, with the
 validators from the last run), skip a body whose hash has not changed, and hand
 the others to `feedparser.parse` (sanitizer and relative-URI resolution off) in a
-pool of two processes. No store, no output: only a JSON file of validators.
+pool of one process per core, as feedhub. No store, no output: only a JSON file of
+validators.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ import requests
 
 from benchmarks.contenders import run_one_command
 from benchmarks.context import Context
+from feedhub.parsepool import parse_workers
 
 NAME = "lower bound"
 SCENARIOS = ("cold", "warm", "changed", "novalidators")
-PARSE_PROCESSES = 2
+PARSE_PROCESSES = parse_workers()  # as many as feedhub's parsing workers
 IN_FLIGHT = 16  # bodies fetched and waiting for a parser, at most
 
 
