@@ -32,6 +32,7 @@ from feedhub.models import (
 )
 from feedhub.pipeline import Hub
 from feedhub.schema import entries
+from feedhub.status import render_table, source_statuses
 from tests.conftest import ATOM_SCHEMA, ConfigWriter, FakeClock, open_hub, run_feedhub
 from tests.httpserver import FeedServer, Reply, Request
 
@@ -303,6 +304,9 @@ def test_301_three_times_moves_the_source_and_302_does_not(
     # Validators followed the source: the polls through the redirect were conditional.
     assert all(hit.headers.get("if-none-match") for hit in feed_server.hits("/new")[1:])
     assert state_of(hub, "Moved").url == old  # the configured URL is kept
+    rows = {row.name: row for row in source_statuses(hub.settings, hub.store.source_states())}
+    assert (rows["Moved"].url, rows["Moved"].effective_url) == (old, new)
+    assert f"{old} -> {new}" in render_table(list(rows.values()))
 
 
 def test_a_permanent_redirect_must_be_seen_on_consecutive_polls() -> None:
