@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks import corpus, report
-from benchmarks.contenders import MODULES, REPO, SCENARIOS, Contender, load
+from benchmarks.contenders import MODULES, REPO, SCENARIOS, Contender, environment, load
 from benchmarks.context import Context, Source
 from benchmarks.measure import measure_command
 from benchmarks.report import Row
@@ -147,7 +147,7 @@ def measure_scenario(
     measurement = measure_command(
         contender.command(scenario, context),
         cwd=REPO,
-        env=_environment(),
+        env=environment(),
         output=log,
         timeout=options.timeout,
     )
@@ -198,23 +198,18 @@ def _settings(options: Options) -> dict[str, object]:
     }
 
 
-def _environment() -> dict[str, str]:
-    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
-    return {**os.environ, "PYTHONPATH": path}
-
-
 def _run_unmeasured(argv: list[str], log: Path) -> str | None:
     """Run a setup command; a problem line if it fails."""
     with log.open("wb") as sink:
         done = subprocess.run(
-            argv, cwd=REPO, env=_environment(), stdout=sink, stderr=subprocess.STDOUT, check=False
+            argv, cwd=REPO, env=environment(), stdout=sink, stderr=subprocess.STDOUT, check=False
         )
     return None if done.returncode == 0 else f"setup exit {done.returncode}: see {log}"
 
 
 def _output(argv: list[str]) -> str:
     done = subprocess.run(
-        argv, cwd=REPO, env=_environment(), capture_output=True, text=True, check=False
+        argv, cwd=REPO, env=environment(), capture_output=True, text=True, check=False
     )
     return done.stdout
 

@@ -129,7 +129,7 @@ class HubSettings(_Settings):
 class FetchSettings(_Settings):
     timeout: float = Field(default=20.0, gt=0, le=600)
     deadline: float = Field(default=60.0, gt=0, le=3600)
-    concurrency: int = Field(default=8, ge=1, le=256)
+    concurrency: int = Field(default=32, ge=1, le=256)
     per_host: int = Field(default=2, ge=1, le=64)
     user_agent: str = f"feedhub/{__version__} (+https://github.com/feedhub/feedhub)"
     allow_private_networks: bool = False

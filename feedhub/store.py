@@ -15,19 +15,14 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from importlib.resources import files
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from feedhub import dialects
+from feedhub import dialects, schema_version
 from feedhub.config import SourceSettings
 from feedhub.errors import StoreError
 from feedhub.models import (
@@ -110,13 +105,18 @@ def _sqlite_on_begin(connection: Connection) -> None:
 
 def upgrade_schema(engine: Engine) -> None:
     """Apply every pending migration (creating the schema on a new store)."""
-    alembic_config = AlembicConfig()
-    alembic_config.set_main_option("script_location", str(files("feedhub") / "migrations"))
-    heads = set(ScriptDirectory.from_config(alembic_config).get_heads())
     with engine.connect() as connection:
-        current = set(MigrationContext.configure(connection).get_current_heads())
-    if current == heads:
-        return
+        if schema_version.is_current(connection):
+            return
+    # Only a store that needs migrating pays for loading alembic (see feedhub.schema_version).
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    alembic_config = AlembicConfig()
+    alembic_config.set_main_option("script_location", str(schema_version.MIGRATIONS))
+    heads = set(ScriptDirectory.from_config(alembic_config).get_heads())
     with engine.connect().execution_options(feedhub_write=True) as connection:
         # Workers starting together: one migrates, the others wait and find nothing to do.
         dialects.lock_names(connection, "migrations", ["schema"])

@@ -94,3 +94,21 @@ def test_ratios_compare_with_the_references(
     if "reader" in _expected_contenders():
         assert table[("reader", "cold")]["x reader"] == "1.00"
         assert float(table[("lower bound", "cold")]["x reader"]) > 0
+
+
+@pytest.mark.slow
+def test_cost_growth_prints_every_part_and_plots(tmp_path: Path) -> None:
+    plot = tmp_path / "growth.png"
+    options = ["--quick", "--work", str(tmp_path / "work"), "--plot", str(plot)]
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.growth", *options],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    parts = {line.split()[0] for line in done.stdout.splitlines() if line.strip()}
+    assert {"update", "publish", "memory", "idle"} <= parts, done.stdout
+    assert "USING COVERING INDEX ix_entry_categories_recent" in done.stdout
+    assert plot.read_bytes().startswith(b"\x89PNG")

@@ -10,6 +10,7 @@ numbers belong to that contender alone.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from pathlib import Path
 from typing import Protocol, cast
@@ -48,6 +49,12 @@ class Contender(Protocol):
 def load(module: str) -> Contender:
     """The contender module `benchmarks.contenders.<module>`."""
     return cast(Contender, importlib.import_module(f"{__name__}.{module}"))
+
+
+def environment() -> dict[str, str]:
+    """This environment, with the repository first on PYTHONPATH (for `python -m ...`)."""
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path}
 
 
 def run_one_command(module: str, scenario: str, context: Context) -> list[str]:
