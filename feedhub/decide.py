@@ -17,6 +17,7 @@ included. The rules (README, "Schedule and politeness"):
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -107,7 +108,8 @@ def after_failure(
     if status == GONE:
         health, next_due = SourceHealth.GONE, None
         message = one_line(
-            f"{message}; polling stopped, `feedhub sources retry {state.name}` resumes it"
+            f"{message}; polling stopped, `feedhub sources retry {shlex.quote(state.name)}` "
+            "resumes it"
         )
     elif status in THROTTLED and wait is not None:
         # The server is alive and asked for a pause: honor it without growing the streak.

@@ -24,9 +24,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from feedhub import decide
 from feedhub.config import Settings, SourceSettings, load_config
-from feedhub.errors import ConfigError, StoreError
+from feedhub.errors import ConfigError
 from feedhub.pipeline import Hub
-from feedhub.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +80,8 @@ class Daemon:
         # The scheduler has stopped; let a tick in flight finish its sources.
         with self._tick_lock:
             pass
-        if self.hub is not started_with:  # reloaded: the caller only knows the first hub
+        if self.hub is not started_with:  # reloaded: the caller closes only the first hub
             self.hub.close()
-            if self.hub.store is not started_with.store:
-                self.hub.store.close()
         log.info("feedhub daemon stopped")
         return 0
 
@@ -118,14 +115,16 @@ class Daemon:
             for problem in error.problems:
                 log.error("config reload rejected, the running config stays: %s", problem)
             return False
-        store = old.store
         if settings.hub.database != old.settings.hub.database:
-            try:
-                store = Store.open(settings.hub.database)
-            except StoreError as error:
-                log.error("config reload rejected, the running config stays: %s", error)
-                return False
+            # What the daemon serves and counts is bound to its store: switching needs a restart.
+            log.error(
+                "config reload rejected, the running config stays: [hub].database changed; "
+                "restart the daemon to switch stores"
+            )
+            return False
+        store = old.store
         hub = Hub(settings, store, old.clock, old.draw)
+        hub.metrics = old.metrics  # /metrics, if this process serves it, keeps counting
         hub.sync_sources()
         now = hub.clock()
         store.pull_forward(
@@ -136,8 +135,6 @@ class Daemon:
         )
         self.hub = hub
         old.close()
-        if store is not old.store:
-            old.store.close()
         if settings.schedule.tick != old.settings.schedule.tick:
             self.scheduler.reschedule_job(
                 TICK_JOB_ID,

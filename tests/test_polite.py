@@ -31,6 +31,7 @@ from feedhub.models import (
     SourceState,
 )
 from feedhub.pipeline import Hub
+from feedhub.scheduler import Daemon
 from feedhub.schema import entries
 from feedhub.status import render_table, source_statuses
 from tests.conftest import ATOM_SCHEMA, ConfigWriter, FakeClock, open_hub, run_feedhub
@@ -487,6 +488,34 @@ def test_sighup_applies_a_good_config_and_keeps_running_on_a_broken_one(
     assert "config reloaded: 2 sources" in stderr
     rejections = [line for line in stderr.splitlines() if "config reload rejected" in line]
     assert len(rejections) == 1 and "[schedule].interval: 'soon' is not a duration" in rejections[0]
+
+
+def test_reload_swaps_the_hub_only_for_a_usable_config(
+    feed_server: FeedServer,
+    write_config: ConfigWriter,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    a, b = (
+        {"url": feed_server.route(f"/{name}", Reply(200, rss(name))), "name": name} for name in "ab"
+    )
+    config = write_config([a | {"interval": "6h"}])
+    hub = polite_hub(config, clock)
+    hub.run_once()
+    daemon = Daemon(hub)
+    write_config([a | {"interval": "6h"}], schedule={"interval": "soon"})
+    assert not daemon.reload() and daemon.hub is hub
+    write_config([a], hub={"database": "sqlite:///elsewhere.sqlite"})
+    assert not daemon.reload() and daemon.hub is hub
+    rejected = [r.getMessage() for r in caplog.records if "reload rejected" in r.getMessage()]
+    assert len(rejected) == 2
+    assert "[schedule].interval" in rejected[0] and "[hub].database changed" in rejected[1]
+    write_config([a, b])  # a: 6h -> the default 30m; b: new
+    assert daemon.reload() and daemon.hub is not hub
+    assert daemon.hub.metrics is hub.metrics and daemon.hub.store is hub.store
+    assert state_of(daemon.hub, "a").next_due == clock() + timedelta(minutes=30)
+    assert state_of(daemon.hub, "b").next_due == clock()  # polled at once
+    daemon.hub.close()
 
 
 # --- status ---------------------------------------------------------------------------
