@@ -30,6 +30,7 @@ class FeedInfo:
     slug: str
     title: str
     base_url: str  # the hub's base URL, ending in "/"
+    max_per_source: int | None = None  # the most entries of one source the feed shows
 
     def url(self, filename: str) -> str:
         return f"{self.base_url}{self.slug}/{filename}"
@@ -40,7 +41,8 @@ def feeds_of(settings: Settings) -> list[FeedInfo]:
     base = settings.hub.base_url
     everything = FeedInfo(ALL, f"{settings.hub.title}: all entries", base)
     return [everything] + [
-        FeedInfo(slug, category.title, base) for slug, category in settings.categories.items()
+        FeedInfo(slug, category.title, base, category.max_per_source)
+        for slug, category in settings.categories.items()
     ]
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import feedparser
 
+from feedhub.dates import parse_date
+from feedhub.encoding import to_utf8, utf8_content_type
 from feedhub.errors import ParseError
 from feedhub.models import Enclosure, FeedDocument, FeedEntry
 
@@ -34,11 +36,12 @@ _SY_PERIOD_SECONDS = {
 
 def parse_document(body: bytes, url: str, headers: Mapping[str, str]) -> FeedDocument:
     """Parse `body` fetched from `url`; raise ParseError when it is no feed at all."""
+    content_type = headers.get("content-type")
     response_headers = {"content-location": url}
-    if content_type := headers.get("content-type"):
-        response_headers["content-type"] = content_type
+    if content_type:
+        response_headers["content-type"] = utf8_content_type(content_type)
     parsed = feedparser.parse(
-        body,
+        to_utf8(body, content_type),
         response_headers=response_headers,
         sanitize_html=False,
         resolve_relative_uris=False,
@@ -78,9 +81,8 @@ def _entry(raw: Any, document_url: str) -> FeedEntry:
             for tag in raw.get("tags") or []
             if (term := _text(tag.get("term") or tag.get("label")))
         ),
-        published=_datetime(raw.get("published_parsed")),
-        # feedparser's entry.get("updated") falls back to published: ask for the parsed key itself.
-        updated=_datetime(raw["updated_parsed"]) if "updated_parsed" in raw else None,
+        published=_date(raw, "published"),
+        updated=_date(raw, "updated"),
         enclosures=_enclosures(raw),
         base_url=_text((content or summary_detail or title_detail).get("base")) or document_url,
     )
@@ -114,10 +116,19 @@ def _enclosures(raw: Any) -> tuple[Enclosure, ...]:
             Enclosure(
                 url=str(link["href"]).strip(),
                 length=_int(link.get("length")) or 0,
-                type=_text(link.get("type")) or "",
+                # feedparser gives every Atom link without a type "text/html": no type.
+                type="" if link.get("type") == "text/html" else _text(link.get("type")) or "",
             )
         )
     return tuple(dict.fromkeys(found))
+
+
+def _date(raw: Any, name: str) -> datetime | None:
+    """The entry's `name` date: read by `feedhub.dates`, else as feedparser read it."""
+    # feedparser's raw.get("updated") falls back to published: test for the key itself.
+    if name not in raw:
+        return None
+    return parse_date(_text(raw[name]), fallback=_datetime(raw.get(f"{name}_parsed")))
 
 
 def _datetime(value: time.struct_time | None) -> datetime | None:

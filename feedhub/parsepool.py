@@ -5,8 +5,8 @@ of a cold update; threads cannot share it between cores (the GIL), processes can
 Fetch threads hand each changed body to `Parser.start`; the storing thread takes
 the result with `Parser.finish`: the document's own fields and its normalized
 entries, small frozen values. A poll with little to parse never starts a
-process: a body is parsed in the storing thread unless `POOL_BACKLOG` bodies are
-waiting for it, and only then do workers start, one per core. They are spawned
+process: a body is parsed in the storing thread unless `POOL_BACKLOG` bytes of
+bodies are waiting for it, and only then do workers start, one per core. They are spawned
 (fresh interpreters that load only the parsing modules, never inheriting our
 threads, sockets or store), hold only the documents they are parsing (the
 executor queues one more per worker), and stop when the poll ends.
@@ -35,9 +35,9 @@ from feedhub.parse import parse_document
 
 log = logging.getLogger(__name__)
 
-# Bodies waiting for the storing thread before a poll starts worker processes: below it,
-# parsing them in that thread costs less than starting the workers.
-POOL_BACKLOG = 4
+# Bytes of bodies waiting for the storing thread before a poll starts worker processes:
+# parsing a megabyte costs about what starting the workers does (a fifth of a second).
+POOL_BACKLOG = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +90,7 @@ class Parser:
         self.in_workers = 0  # documents handed to worker processes, ever
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
-        self._waiting = 0  # bodies started and not finished yet
+        self._waiting = 0  # bytes of the bodies started and not finished yet
         # What each started body went to: (the pool, its future), by source id.
         self._futures: dict[int, tuple[ProcessPoolExecutor, Future[ParsedFeed]]] = {}
 
@@ -105,7 +105,7 @@ class Parser:
     def start(self, key: int, fetched: Fetched) -> None:
         """A changed body was fetched: have a worker parse it now if there is a backlog."""
         with self._lock:
-            self._waiting += 1
+            self._waiting += len(fetched.body)
             if self._pool is None and self._waiting < self.backlog:
                 return  # `finish` parses it in the storing thread
             self._futures[key] = self._submit(fetched)
@@ -113,7 +113,7 @@ class Parser:
     def finish(self, key: int, fetched: Fetched) -> ParsedFeed:
         """The parsed document of `fetched`; raise a SourceError when it is no feed."""
         with self._lock:
-            self._waiting = max(0, self._waiting - 1)
+            self._waiting = max(0, self._waiting - len(fetched.body))
             started = self._futures.pop(key, None)
         if started is None:
             return parse_fetched(fetched.body, fetched.url, fetched.headers, self.limits)

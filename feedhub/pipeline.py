@@ -23,7 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 
-from feedhub import decide
+from feedhub import decide, dedupe
 from feedhub.clock import Clock, system_clock
 from feedhub.config import Settings, SourceSettings
 from feedhub.decide import Timing
@@ -43,7 +43,8 @@ from feedhub.models import (
 from feedhub.normalize import normalize_entry
 from feedhub.parse import parse_document
 from feedhub.publish import publish
-from feedhub.routing import Router
+from feedhub.retention import prune_if_due
+from feedhub.routing import Routable, Router, routing_digest
 from feedhub.store import RoutedEntry, Store
 
 log = logging.getLogger(__name__)
@@ -88,13 +89,18 @@ class Hub:
         self.fetcher.close()
 
     def sync_sources(self) -> None:
+        """Make the store follow the config: its sources, and its entries' categories."""
         self.store.sync_sources(self.settings.sources, self.clock())
+        digest = routing_digest(self.settings.categories, self.settings.sources)
+        if self.store.reroute(digest, self._route_stored):
+            log.info("routing changed: stored entries re-routed into their categories")
 
     def run_once(
         self, *, everything: bool = False, stop: threading.Event | None = None
     ) -> PollSummary:
         """Poll what is due (everything, if asked), then republish what changed."""
         summary = self.poll(everything=everything, stop=stop)
+        prune_if_due(self.store, self.settings.hub, self.clock())
         summary.published = self.publish_changed(refresh_site=summary.polled > 0)
         if summary.health_events or not health_feed_path(self.settings).exists():
             publish_health(self.store, self.settings)
@@ -215,7 +221,7 @@ class Hub:
             return
         routed = [
             RoutedEntry(entry, self.router.route(entry, source.categories))
-            for entry in map(normalize_entry, document.entries)
+            for entry in dedupe.within_document([normalize_entry(e) for e in document.entries])
         ]
         result = succeeded(feed_hint_seconds=decide.feed_hint(document))
         if document.warning:
@@ -233,6 +239,10 @@ class Hub:
             report.updated,
             f" (feed not well formed: {document.warning})" if document.warning else "",
         )
+
+    def _route_stored(self, source_url: str, entry: Routable) -> frozenset[str]:
+        source = self._sources.get(source_url)
+        return self.router.route(entry, source.categories if source else ())
 
     def _source(self, state: SourceState) -> SourceSettings:
         configured = self._sources.get(state.url)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 from feedgen.feed import FeedGenerator
+from lxml import etree
 
 from feedhub import __version__
 from feedhub.config import Settings
@@ -41,6 +42,8 @@ from feedhub.store import Store
 log = logging.getLogger(__name__)
 
 GENERATOR_URI = "https://github.com/feedhub/feedhub"
+_ATOM_ENTRY = "{http://www.w3.org/2005/Atom}entry"
+_ATOM_LINK = "{http://www.w3.org/2005/Atom}link"
 
 
 def publish(
@@ -68,13 +71,15 @@ def publish(
             with store.publishing(feed.slug, always=forcing) as publication:
                 if publication is not None:
                     latest[feed.slug] = publication.latest_entries(
-                        feed.slug, settings.hub.max_entries
+                        feed.slug, settings.hub.max_entries, feed.max_per_source
                     )
                     written += write_feed(
                         settings.hub.output_dir, feed, latest[feed.slug], publication
                     )
         if feed.slug not in latest:
-            latest[feed.slug] = store.latest_entries(feed.slug, settings.hub.max_entries)
+            latest[feed.slug] = store.latest_entries(
+                feed.slug, settings.hub.max_entries, feed.max_per_source
+            )
     written += write_site(store, settings, latest)
     return written
 
@@ -141,7 +146,22 @@ def write_document(output_dir: Path, path: str, body: bytes, keeper: DocumentKee
 
 def render_atom(feed: FeedInfo, published: Sequence[PublishedEntry]) -> bytes:
     generator = _generator(feed, published, self_name=ATOM)
-    return bytes(generator.atom_str(pretty=True))
+    return _with_link_attributes(bytes(generator.atom_str(pretty=True)), published)
+
+
+def _with_link_attributes(document: bytes, published: Sequence[PublishedEntry]) -> bytes:
+    """Put back the rel, type and length of each entry's links.
+
+    feedgen 1.0 writes an entry's links with their href only (its `atom_entry` reads
+    them from the element it has just created), which would turn enclosures and
+    related links into alternate links.
+    """
+    root = etree.fromstring(document)
+    for element, entry in zip(root.iterfind(_ATOM_ENTRY), published, strict=True):
+        links = zip(element.iterfind(_ATOM_LINK), _entry_links(entry), strict=True)
+        for link, attributes in links:
+            link.attrib.update(attributes)
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
 
 
 def render_rss(feed: FeedInfo, published: Sequence[PublishedEntry]) -> bytes:
@@ -175,14 +195,8 @@ def _add_entry(generator: FeedGenerator, entry: PublishedEntry, feed_url: str) -
     item.id(entry.uid)
     item.guid(entry.uid, permalink=False)
     item.title(entry.title)
-    if entry.link:
-        item.link(href=entry.link, rel="alternate")
-    for alternate in entry.alternates:
-        item.link(href=alternate, rel="related")
-    for enclosure in entry.enclosures:
-        item.link(
-            href=enclosure.url, rel="enclosure", type=enclosure.type, length=str(enclosure.length)
-        )
+    for link in _entry_links(entry):
+        item.link(**link)
     item.updated(entry.updated)
     item.published(entry.published)
     for author in entry.authors:
@@ -202,6 +216,23 @@ def _add_entry(generator: FeedGenerator, entry: PublishedEntry, feed_url: str) -
         else:
             item.content(entry.title, type="text")
     item.source(title=entry.source.name, url=_public_source_url(entry, feed_url))
+
+
+def _entry_links(entry: PublishedEntry) -> list[dict[str, str]]:
+    """The entry's links, in the order they are given to feedgen."""
+    links = [{"href": entry.link, "rel": "alternate"}] if entry.link else []
+    links += [{"href": alternate, "rel": "related"} for alternate in entry.alternates]
+    # RSS allows one <enclosure>, and feedgen makes it the last one added: the first one.
+    links += [
+        {
+            "href": enclosure.url,
+            "rel": "enclosure",
+            "type": enclosure.type,
+            "length": str(enclosure.length),
+        }
+        for enclosure in reversed(entry.enclosures)
+    ]
+    return links
 
 
 def _public_source_url(entry: PublishedEntry, fallback: str) -> str:

@@ -138,3 +138,52 @@ health_events = Table(
     Column("message", Text, nullable=False),
     Index("ix_health_events_at", "at", "id"),
 )
+
+# --- entry identity and retention (migration 0003_identity) ---------------------------
+
+# Other names (digests of keys and aliases, see feedhub.dedupe) a source's entry goes by.
+entry_aliases = Table(
+    "entry_aliases",
+    metadata,
+    Column("source_id", Integer, ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True),
+    Column("alias", String(32), primary_key=True),
+    Column("entry_id", Integer, ForeignKey("entries.id", ondelete="CASCADE"), nullable=False),
+    Index("ix_entry_aliases_entry", "entry_id"),
+)
+
+# Names of pruned entries, so an entry that reappears upstream does not come back as new.
+pruned_keys = Table(
+    "pruned_keys",
+    metadata,
+    Column("source_id", Integer, ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True),
+    Column("alias", String(32), primary_key=True),
+    Column("pruned_at", UTCDateTime, nullable=False),
+    Index("ix_pruned_keys_pruned_at", "pruned_at"),
+)
+
+# How often an entry's content was rewritten in its current one-day window.
+entry_revisions = Table(
+    "entry_revisions",
+    metadata,
+    Column("entry_id", Integer, ForeignKey("entries.id", ondelete="CASCADE"), primary_key=True),
+    Column("window_start", UTCDateTime, nullable=False),
+    Column("rewrites", Integer, nullable=False),
+)
+
+# The ids of the entries each source's last parsed document listed (JSON): never pruned.
+source_listings = Table(
+    "source_listings",
+    metadata,
+    Column("source_id", Integer, ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True),
+    Column("entry_ids", Text, nullable=False),
+)
+
+# Small named values: the routing config's digest, when entries were last pruned.
+hub_state = Table(
+    "hub_state",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+Index("ix_entries_source_first_seen", entries.c.source_id, entries.c.first_seen)

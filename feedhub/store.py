@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,9 +22,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from feedhub import dialects, schema_version
+from feedhub import dedupe, dialects, identity, schema_version
 from feedhub.config import SourceSettings
 from feedhub.errors import StoreError
+from feedhub.identity import batches as _batches
 from feedhub.models import (
     Enclosure,
     EntryToStore,
@@ -36,12 +37,14 @@ from feedhub.models import (
     SourceHealth,
     SourceState,
 )
+from feedhub.routing import Routable
 from feedhub.schema import (
     categories,
     documents,
     entries,
     entry_categories,
     health_events,
+    hub_state,
     sources,
 )
 
@@ -51,6 +54,10 @@ log = logging.getLogger(__name__)
 # store is rebuilt from scratch, so readers never see an article twice.
 ENTRY_ID_NAMESPACE = uuid.UUID("8a3e4a52-5b1e-4a70-9d51-5b0f6f1f9a11")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# With a category's max_per_source, how many of its newest articles per published one
+# the cap is applied to (publishing cost stays bounded however large the store grows).
+MAX_PER_SOURCE_SCAN = 20
+ROUTING_DIGEST = "routing_digest"  # in hub_state: the routing config stored articles follow
 # What storing a poll's result does to the source's claim: gives it back.
 _NO_LEASE: dict[str, Any] = {"lease_owner": None, "lease_until": None}
 
@@ -344,44 +351,129 @@ class Store:
         *,
         site_link: str | None = None,
     ) -> StoreReport:
-        """Store one poll's entries and the source's new state in one transaction."""
+        """Store one poll's entries and the source's new state in one transaction.
+
+        Each entry is matched to the stored entry it is (see `feedhub.dedupe`): a match
+        whose content changed is rewritten (at most a few times a day); an entry nothing
+        matches is new, unless it names an entry retention pruned.
+        """
         report = StoreReport()
+        routed = _unique_by_key(routed)
+        incoming = [item.entry for item in routed]
         with self.writing() as connection:
-            existing = _existing_entries(connection, state.id, [item.entry.key for item in routed])
+            known = identity.known_names(connection, state.id, incoming)
+            matched = dedupe.match(incoming, known)
+            stored = _entries_by_id(connection, [m for m in matched if m is not None])
+            unmatched = [item for item, m in zip(routed, matched, strict=True) if m is None]
+            pruned = identity.pruned(connection, state.id, [item.entry for item in unmatched])
+            fresh = [item for item in unmatched if item.entry.key not in pruned]
+            changed = [
+                (stored[entry_id], item)
+                for item, entry_id in zip(routed, matched, strict=True)
+                if entry_id is not None and stored[entry_id].content_hash != item.entry.content_hash
+            ]
             # Workers storing one article from two sources at once must agree on which copy
             # is the primary: the first to take the article's lock decides, the other sees it.
-            dialects.lock_names(
-                connection,
-                "canonical-link",
-                (
-                    item.entry.canonical_link
-                    for item in routed
-                    if item.entry.canonical_link and item.entry.key not in existing
-                ),
-            )
-            primaries = _primaries(
-                connection, state.id, [item.entry.canonical_link for item in routed]
-            )
-            for item in _unique_by_key(routed):
-                row = existing.get(item.entry.key)
-                if row is None:
-                    if not _insert_entry(connection, state, item, now, primaries):
-                        continue
-                    report.new += 1
-                elif row.content_hash != item.entry.content_hash:
-                    _update_entry(connection, row, item.entry, now)
+            moving = [*fresh, *(item for _, item in changed)]
+            links = [item.entry.canonical_link for item in moving if item.entry.canonical_link]
+            dialects.lock_names(connection, "canonical-link", links)
+            primaries = _primaries(connection, links)
+            rewrite = identity.allow_rewrites(connection, [row.id for row, _ in changed], now)
+            for row, item in changed:
+                if row.id in rewrite:
+                    report.categories |= _update_entry(connection, row, item, now, primaries)
                     report.updated += 1
-                else:
-                    continue
-                report.categories |= item.categories
+            fresh = _with_free_keys(connection, state.id, fresh, known)
+            inserted = _insert_entries(connection, state, fresh, now, primaries)
+            report.new = len(inserted)
+            report.categories |= {
+                slug for item in fresh if item.entry.key in inserted for slug in item.categories
+            }
+            kept = [
+                (item.entry, entry_id)
+                for item, entry_id in zip(routed, matched, strict=True)
+                if entry_id is not None
+            ]
+            kept += [
+                (item.entry, inserted[item.entry.key])
+                for item in fresh
+                if item.entry.key in inserted
+            ]
+            # A new entry's own key is its stored key: it needs no alias.
+            stored_keys = {dedupe.digest(key): dedupe.Known(i, None) for key, i in inserted.items()}
+            identity.record_names(connection, state.id, kept, known | stored_keys)
+            identity.record_listing(connection, state.id, [entry_id for _, entry_id in kept])
             _update_source(connection, state.id, result, site_link)
             _mark_dirty(connection, report.categories)
         return report
 
-    def latest_entries(self, category: str, limit: int) -> list[PublishedEntry]:
-        """The newest `limit` articles of a category, newest first."""
+    def latest_entries(
+        self, category: str, limit: int, max_per_source: int | None = None
+    ) -> list[PublishedEntry]:
+        """The newest `limit` articles of a category, newest first (see `_latest_entries`)."""
         with self.reading() as connection:
-            return _latest_entries(connection, category, limit)
+            return _latest_entries(connection, category, limit, max_per_source)
+
+    def reroute(self, digest: str, route: Callable[[str, Routable], frozenset[str]]) -> bool:
+        """Route every stored article again if routing changed since they were routed
+        (`digest`, see `feedhub.routing.routing_digest`); return whether it did.
+
+        `route(source URL, entry)` gives an entry's categories; an article is in those
+        of its own entry and of its copies from other sources. Articles keep their place
+        (sort time); the categories whose membership changed are marked to republish.
+        """
+        with self.writing() as connection:
+            if read_state(connection, ROUTING_DIGEST) == digest:
+                return False
+            query = (
+                sa.select(
+                    entries.c.id,
+                    entries.c.duplicate_of,
+                    entries.c.sort_time,
+                    entries.c.title,
+                    entries.c.summary_html,
+                    entries.c.content_html,
+                    entries.c.labels,
+                    sources.c.url,
+                )
+                .join(sources, sources.c.id == entries.c.source_id)
+                .execution_options(yield_per=500)
+            )
+            routed: dict[int, set[str]] = {}
+            times: dict[int, datetime] = {}
+            for row in connection.execute(query):
+                text = _StoredText(
+                    row.title, row.summary_html, row.content_html, tuple(json.loads(row.labels))
+                )
+                routed.setdefault(row.duplicate_of or row.id, set()).update(route(row.url, text))
+                if row.duplicate_of is None:
+                    times[row.id] = row.sort_time
+            after = {(article, slug) for article, slugs in routed.items() for slug in slugs}
+            after = {pair for pair in after if pair[0] in times}
+            before = {
+                (row.entry_id, row.category)
+                for row in connection.execute(
+                    sa.select(entry_categories.c.entry_id, entry_categories.c.category)
+                )
+            }
+            removed = [{"article": article, "slug": slug} for article, slug in before - after]
+            if removed:
+                connection.execute(
+                    entry_categories.delete().where(
+                        entry_categories.c.entry_id == sa.bindparam("article"),
+                        entry_categories.c.category == sa.bindparam("slug"),
+                    ),
+                    removed,
+                )
+            added = [
+                {"category": slug, "entry_id": article, "sort_time": times[article]}
+                for article, slug in sorted(after - before)
+            ]
+            if added:
+                connection.execute(entry_categories.insert(), added)
+            _mark_dirty(connection, {slug for _, slug in before ^ after})
+            write_state(connection, ROUTING_DIGEST, digest)
+        return True
 
     def category_sizes(self) -> dict[str, int]:
         query = sa.select(entry_categories.c.category, sa.func.count()).group_by(
@@ -466,9 +558,11 @@ class Publication:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
 
-    def latest_entries(self, category: str, limit: int) -> list[PublishedEntry]:
-        """The newest `limit` articles of a category, newest first."""
-        return _latest_entries(self._connection, category, limit)
+    def latest_entries(
+        self, category: str, limit: int, max_per_source: int | None = None
+    ) -> list[PublishedEntry]:
+        """The newest `limit` articles of a category, newest first (see `_latest_entries`)."""
+        return _latest_entries(self._connection, category, limit, max_per_source)
 
     def save_document(self, path: str, body: bytes, content_type: str, etag: str) -> bool:
         """Keep a document the feed published; False if it was kept with that body already."""
@@ -501,26 +595,100 @@ def _save_document(
     return connection.execute(stored).first() is not None
 
 
-def _latest_entries(connection: Connection, category: str, limit: int) -> list[PublishedEntry]:
-    query = (
-        sa.select(
-            entries,
-            sources.c.name.label("source_name"),
-            sources.c.url.label("source_url"),
-            sources.c.site_link.label("source_link"),
+def _latest_entries(
+    connection: Connection, category: str, limit: int, max_per_source: int | None = None
+) -> list[PublishedEntry]:
+    """The newest `limit` articles of a category (see `latest_entries_query`)."""
+    rows = list(connection.execute(latest_entries_query(category, limit, max_per_source)))
+    alternates = _alternate_links(connection, [row.id for row in rows])
+    return [_published_entry(row, alternates.get(row.id, ())) for row in rows]
+
+
+def latest_entries_query(
+    category: str, limit: int, max_per_source: int | None = None
+) -> sa.Select[Any]:
+    """The newest `limit` articles of a category, newest first, at most `max_per_source`
+    of them from any one source. The cap is applied to the category's newest
+    `limit * MAX_PER_SOURCE_SCAN` articles only, so publishing costs the same however
+    large the store grows (a source that floods more than that many is not capped
+    out of older articles of the others): the (category, sort_time) index is read
+    from its newest end, never the whole category."""
+    joined = entry_categories.join(entries, entries.c.id == entry_categories.c.entry_id).join(
+        sources, sources.c.id == entries.c.source_id
+    )
+    wanted = (entry_categories.c.category == category, sources.c.active.is_(True))
+    newest_first = (entry_categories.c.sort_time.desc(), entry_categories.c.entry_id.desc())
+    published = (
+        entries,
+        sources.c.name.label("source_name"),
+        sources.c.url.label("source_url"),
+        sources.c.site_link.label("source_link"),
+    )
+    if max_per_source is None:
+        return (
+            sa.select(*published)
+            .select_from(joined)
+            .where(*wanted)
+            .order_by(*newest_first)
+            .limit(limit)
         )
+    scanned = (
+        sa.select(
+            entry_categories.c.entry_id,
+            entry_categories.c.sort_time,
+            entries.c.source_id,
+        )
+        .select_from(joined)
+        .where(*wanted)
+        .order_by(*newest_first)
+        .limit(limit * MAX_PER_SOURCE_SCAN)
+        .subquery()
+    )
+    ranked = sa.select(
+        scanned.c.entry_id,
+        scanned.c.sort_time,
+        sa.func.row_number()
+        .over(
+            partition_by=scanned.c.source_id,
+            order_by=(scanned.c.sort_time.desc(), scanned.c.entry_id.desc()),
+        )
+        .label("place"),
+    ).subquery()
+    return (
+        sa.select(*published)
         .select_from(
-            entry_categories.join(entries, entries.c.id == entry_categories.c.entry_id).join(
+            ranked.join(entries, entries.c.id == ranked.c.entry_id).join(
                 sources, sources.c.id == entries.c.source_id
             )
         )
-        .where(entry_categories.c.category == category, sources.c.active.is_(True))
-        .order_by(entry_categories.c.sort_time.desc(), entry_categories.c.entry_id.desc())
+        .where(ranked.c.place <= max_per_source)
+        .order_by(ranked.c.sort_time.desc(), ranked.c.entry_id.desc())
         .limit(limit)
     )
-    rows = list(connection.execute(query))
-    alternates = _alternate_links(connection, [row.id for row in rows])
-    return [_published_entry(row, alternates.get(row.id, ())) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class _StoredText:
+    """What routing reads of a stored entry."""
+
+    title: str
+    summary_html: str | None
+    content_html: str | None
+    labels: tuple[str, ...]
+
+
+def read_state(connection: Connection, name: str) -> str | None:
+    """A small named value the hub keeps in the store (`hub_state`)."""
+    return connection.execute(
+        sa.select(hub_state.c.value).where(hub_state.c.name == name)
+    ).scalar_one_or_none()
+
+
+def write_state(connection: Connection, name: str, value: str) -> None:
+    upsert = dialects.insert(connection, hub_state).values(name=name, value=value)
+    connection.execute(
+        upsert.on_conflict_do_update(index_elements=[hub_state.c.name], set_={"value": value})
+    )
 
 
 def _new_source(source: SourceSettings, now: datetime) -> dict[str, Any]:
@@ -603,37 +771,28 @@ def _unique_by_key(routed: Sequence[RoutedEntry]) -> list[RoutedEntry]:
     return list({item.entry.key: item for item in reversed(routed)}.values())[::-1]
 
 
-def _existing_entries(
-    connection: Connection, source_id: int, keys: Sequence[str]
-) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for batch in _batches(sorted(set(keys))):
+def _entries_by_id(connection: Connection, entry_ids: Sequence[int]) -> dict[int, Any]:
+    found: dict[int, Any] = {}
+    for batch in _batches(sorted(set(entry_ids))):
         query = sa.select(
             entries.c.id,
-            entries.c.key,
+            entries.c.canonical_link,
             entries.c.content_hash,
             entries.c.updated,
             entries.c.duplicate_of,
             entries.c.sort_time,
-        ).where(entries.c.source_id == source_id, entries.c.key.in_(batch))
-        found.update((row.key, row) for row in connection.execute(query))
+        ).where(entries.c.id.in_(batch))
+        found.update((row.id, row) for row in connection.execute(query))
     return found
 
 
-def _primaries(
-    connection: Connection, source_id: int, links: Sequence[str | None]
-) -> dict[str, tuple[int, datetime]]:
-    """Articles other sources already carry, by canonical link: (entry id, sort time)."""
-    wanted = sorted({link for link in links if link})
+def _primaries(connection: Connection, links: Sequence[str]) -> dict[str, tuple[int, datetime]]:
+    """Articles the store already carries, by canonical link: (entry id, sort time)."""
     found: dict[str, tuple[int, datetime]] = {}
-    for batch in _batches(wanted):
+    for batch in _batches(sorted(set(links))):
         query = (
             sa.select(entries.c.canonical_link, entries.c.id, entries.c.sort_time)
-            .where(
-                entries.c.canonical_link.in_(batch),
-                entries.c.duplicate_of.is_(None),
-                entries.c.source_id != source_id,
-            )
+            .where(entries.c.canonical_link.in_(batch), entries.c.duplicate_of.is_(None))
             .order_by(entries.c.id.desc())
         )
         found.update(
@@ -642,22 +801,106 @@ def _primaries(
     return found
 
 
-def _insert_entry(
+def _with_free_keys(
+    connection: Connection,
+    source_id: int,
+    fresh: Sequence[RoutedEntry],
+    known: Mapping[str, dedupe.Known],
+) -> list[RoutedEntry]:
+    """New entries under keys no entry of the source has: one whose key names a stored
+    entry that a better match claimed is stored under its key and link instead."""
+    kept: list[RoutedEntry] = []
+    used: set[str] = set()
+    for item in fresh:
+        if dedupe.digest(item.entry.key) in known or item.entry.key in used:
+            key = _free_key(connection, source_id, item.entry, used)
+            item = RoutedEntry(replace(item.entry, key=key), item.categories)
+        used.add(item.entry.key)
+        kept.append(item)
+    return kept
+
+
+def _free_key(connection: Connection, source_id: int, entry: EntryToStore, used: set[str]) -> str:
+    base = f"{entry.key}\n{entry.canonical_link or entry.content_hash}"
+    candidates = [base, *(f"{base}\n{number}" for number in range(2, 10))]
+    taken = used | set(
+        connection.execute(
+            sa.select(entries.c.key).where(
+                entries.c.source_id == source_id, entries.c.key.in_(candidates)
+            )
+        ).scalars()
+    )
+    return next((key for key in candidates if key not in taken), f"{base}\n{len(used)}")
+
+
+def _insert_entries(
     connection: Connection,
     state: SourceState,
-    item: RoutedEntry,
+    fresh: Sequence[RoutedEntry],
+    now: datetime,
+    primaries: dict[str, tuple[int, datetime]],
+) -> dict[str, int]:
+    """Insert a poll's new entries and their category rows; return their ids by key.
+
+    At most two rounds of two statements (executemany): the entries that are the first
+    of their article, then copies of an article that another new entry of this poll
+    carries (they need its id). A worker whose lease ran out may store the same poll as
+    the worker that took over: the unique (source, key) keeps the entries it stored,
+    and they are not returned.
+    """
+    firsts: list[RoutedEntry] = []
+    copies: list[RoutedEntry] = []
+    seen: set[str | None] = set()
+    for item in fresh:
+        link = item.entry.canonical_link
+        # A copy of an article that is itself new in this poll waits for the article's id.
+        (copies if link in seen and link not in primaries else firsts).append(item)
+        if link:
+            seen.add(link)
+    inserted = _insert_round(connection, state, firsts, now, primaries)
+    return inserted | _insert_round(connection, state, copies, now, primaries)
+
+
+def _insert_round(
+    connection: Connection,
+    state: SourceState,
+    fresh: Sequence[RoutedEntry],
+    now: datetime,
+    primaries: dict[str, tuple[int, datetime]],
+) -> dict[str, int]:
+    if not fresh:
+        return {}
+    rows = [_new_entry_row(state, item.entry, now, primaries) for item in fresh]
+    insert = dialects.insert(connection, entries).on_conflict_do_nothing()
+    returned = connection.execute(insert.returning(entries.c.key, entries.c.id), rows)
+    inserted: dict[str, int] = {key: entry_id for key, entry_id in returned}
+    memberships: list[tuple[int, datetime, frozenset[str]]] = []
+    for item, row in zip(fresh, rows, strict=True):
+        entry_id = inserted.get(row["key"])
+        if entry_id is None:
+            continue
+        link = item.entry.canonical_link
+        if row["duplicate_of"] is None and link:
+            primaries.setdefault(link, (entry_id, row["sort_time"]))
+        # A copy of an article the store carries joins the categories of that article.
+        primary = primaries.get(link or "") if row["duplicate_of"] else None
+        article_id, article_time = primary or (entry_id, row["sort_time"])
+        memberships.append((article_id, article_time, item.categories))
+    _add_to_categories(connection, memberships, list(inserted.values()))
+    return inserted
+
+
+def _new_entry_row(
+    state: SourceState,
+    entry: EntryToStore,
     now: datetime,
     primaries: Mapping[str, tuple[int, datetime]],
-) -> bool:
-    """Insert a new entry; False if it is stored already: a worker whose lease ran out may
-    store the same poll as the worker that took over, and the unique (source, key) keeps
-    the entry it stored."""
-    entry = item.entry
+) -> dict[str, Any]:
     # An undated entry takes its first-seen time; a date in the future is not believed.
     published = _stated(entry.published or entry.updated, now)
     sort_time = published or now
     primary = primaries.get(entry.canonical_link) if entry.canonical_link else None
-    values = {
+    return {
         **_entry_values(entry),
         "uid": mint_uid(state.url, entry.key),
         "source_id": state.id,
@@ -668,23 +911,77 @@ def _insert_entry(
         "sort_time": sort_time,
         "duplicate_of": primary[0] if primary else None,
     }
-    insert = dialects.insert(connection, entries).values(**values).on_conflict_do_nothing()
-    entry_id: int | None = connection.execute(insert.returning(entries.c.id)).scalar_one_or_none()
-    if entry_id is None:
-        return False
-    article_id, article_time = primary or (entry_id, sort_time)
-    _add_to_categories(connection, article_id, article_time, item.categories)
-    return True
 
 
-def _update_entry(connection: Connection, row: Any, entry: EntryToStore, now: datetime) -> None:
-    stated = _stated_updated(entry, now)
+def _update_entry(
+    connection: Connection,
+    row: Any,
+    item: RoutedEntry,
+    now: datetime,
+    primaries: dict[str, tuple[int, datetime]],
+) -> set[str]:
+    """Rewrite a stored entry whose content changed (its id stays, its `updated` moves);
+    return the categories whose feeds change."""
+    stated = _stated_updated(item.entry, now)
     updated = stated if stated and stated > row.updated else max(now, row.updated)
     connection.execute(
         entries.update()
         .where(entries.c.id == row.id)
-        .values(**_entry_values(entry), updated=updated)
+        .values(**_entry_values(item.entry), updated=updated)
     )
+    article_id, article_time, emptied = _rehome(connection, row, item.entry, primaries)
+    _add_to_categories(connection, [(article_id, article_time, item.categories)], [])
+    return emptied | item.categories
+
+
+def _rehome(
+    connection: Connection,
+    row: Any,
+    entry: EntryToStore,
+    primaries: dict[str, tuple[int, datetime]],
+) -> tuple[int, datetime, set[str]]:
+    """Keep one article per canonical link when a stored entry's link changes.
+
+    Returns the article the entry belongs to now (id, sort time), and the categories
+    an article left (to republish). An entry whose new link another article has joins
+    it, with its own copies; one whose new link no article has is an article of its own.
+    """
+    link = entry.canonical_link
+    if link == row.canonical_link:
+        if row.duplicate_of is None:
+            return row.id, row.sort_time, set()
+        primary_time = connection.execute(
+            sa.select(entries.c.sort_time).where(entries.c.id == row.duplicate_of)
+        ).scalar_one()
+        return row.duplicate_of, primary_time, set()
+    if row.duplicate_of is None and primaries.get(row.canonical_link or "", (0,))[0] == row.id:
+        del primaries[row.canonical_link]  # the old link has no article now
+    target = primaries.get(link) if link else None
+    if target is None or target[0] == row.id:
+        if row.duplicate_of is not None:
+            connection.execute(
+                entries.update().where(entries.c.id == row.id).values(duplicate_of=None)
+            )
+        if link:
+            primaries[link] = (row.id, row.sort_time)
+        return row.id, row.sort_time, set()
+    emptied: set[str] = set()
+    if row.duplicate_of is None:
+        emptied = set(
+            connection.execute(
+                entry_categories.delete()
+                .where(entry_categories.c.entry_id == row.id)
+                .returning(entry_categories.c.category)
+            ).scalars()
+        )
+        connection.execute(
+            entries.update().where(entries.c.duplicate_of == row.id).values(duplicate_of=target[0])
+        )
+        _add_to_categories(connection, [(*target, frozenset(emptied))], [])
+    connection.execute(
+        entries.update().where(entries.c.id == row.id).values(duplicate_of=target[0])
+    )
+    return *target, emptied
 
 
 def _stated_updated(entry: EntryToStore, now: datetime) -> datetime | None:
@@ -711,17 +1008,24 @@ def _entry_values(entry: EntryToStore) -> dict[str, Any]:
 
 
 def _add_to_categories(
-    connection: Connection, article_id: int, sort_time: datetime, slugs: Iterable[str]
+    connection: Connection,
+    memberships: Sequence[tuple[int, datetime, frozenset[str]]],
+    new_ids: Iterable[int],
 ) -> None:
-    present = set(
-        connection.execute(
-            sa.select(entry_categories.c.category).where(entry_categories.c.entry_id == article_id)
-        ).scalars()
-    )
-    rows = [
-        {"category": slug, "entry_id": article_id, "sort_time": sort_time}
-        for slug in sorted(set(slugs) - present)
-    ]
+    """Put each article (id, sort time) into its categories, once; `new_ids` have none yet."""
+    known = sorted({article_id for article_id, _, _ in memberships} - set(new_ids))
+    present: set[tuple[int, str]] = set()
+    for batch in _batches(known):
+        query = sa.select(entry_categories.c.entry_id, entry_categories.c.category).where(
+            entry_categories.c.entry_id.in_(batch)
+        )
+        present.update((row.entry_id, row.category) for row in connection.execute(query))
+    rows = []
+    for article_id, sort_time, slugs in memberships:
+        for slug in sorted(slugs):
+            if (article_id, slug) not in present:
+                present.add((article_id, slug))
+                rows.append({"category": slug, "entry_id": article_id, "sort_time": sort_time})
     if rows:
         # A worker whose lease ran out may store the same poll as the one that took over.
         insert = dialects.insert(connection, entry_categories).on_conflict_do_nothing()
@@ -770,11 +1074,6 @@ def _published_entry(row: Any, alternates: tuple[str, ...]) -> PublishedEntry:
         source=PublishedSource(name=row.source_name, url=row.source_url, link=row.source_link),
         alternates=tuple(link for link in alternates if link != row.link),
     )
-
-
-def _batches(items: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _first_line(error: BaseException) -> str:

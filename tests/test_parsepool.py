@@ -77,7 +77,7 @@ def test_a_big_poll_parses_in_workers_and_stores_what_one_process_would(
     tmp_path: Path, urls: list[str]
 ) -> None:
     pooled = open_hub(tmp_path, "pooled", urls, backlog=1)
-    alone = open_hub(tmp_path, "alone", urls, backlog=10**6)
+    alone = open_hub(tmp_path, "alone", urls, backlog=10**12)
     try:
         assert pooled.run_once(everything=True).new_entries == SOURCES * 5
         assert alone.run_once(everything=True).new_entries == SOURCES * 5
