@@ -790,15 +790,25 @@ def _primaries(connection: Connection, links: Sequence[str]) -> dict[str, tuple[
     """Articles the store already carries, by canonical link: (entry id, sort time)."""
     found: dict[str, tuple[int, datetime]] = {}
     for batch in _batches(sorted(set(links))):
-        query = (
-            sa.select(entries.c.canonical_link, entries.c.id, entries.c.sort_time)
-            .where(entries.c.canonical_link.in_(batch), entries.c.duplicate_of.is_(None))
-            .order_by(entries.c.id.desc())
-        )
         found.update(
-            (row.canonical_link, (row.id, row.sort_time)) for row in connection.execute(query)
+            (row.canonical_link, (row.id, row.sort_time))
+            for row in connection.execute(primaries_query(batch))
         )
     return found
+
+
+def primaries_query(links: Sequence[str]) -> sa.Select[Any]:
+    """The articles (not copies) with these canonical links, newest first (a dict built
+    from the rows in order keeps the oldest)."""
+    return (
+        sa.select(entries.c.canonical_link, entries.c.id, entries.c.sort_time)
+        # Not `duplicate_of IS NULL`: SQLite (without statistics) would answer that from the
+        # duplicate_of index, nearly the whole table, on every poll. Ids start at 1.
+        .where(
+            entries.c.canonical_link.in_(links), sa.func.coalesce(entries.c.duplicate_of, 0) == 0
+        )
+        .order_by(entries.c.id.desc())
+    )
 
 
 def _with_free_keys(
