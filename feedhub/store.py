@@ -155,7 +155,8 @@ class Store:
         except SQLAlchemyError as error:
             engine.dispose()
             raise StoreError(
-                f"cannot open the store {_safe_url(url)}: {_first_line(error)}"
+                f"cannot open the store {_safe_url(url)}: {_first_line(error)}; "
+                "check [hub] database in the config, and that the database is reachable"
             ) from None
         return cls(engine)
 

@@ -43,10 +43,23 @@ def test_an_unusable_database_is_one_clear_error(tmp_path: Path) -> None:
     assert "not-a-db.sqlite" in str(raised.value)
 
 
-def test_the_schema_matches_the_migrations(tmp_path: Path) -> None:
-    store = Store.open(f"sqlite:///{tmp_path / 'hub.sqlite'}")
+def test_the_schema_matches_the_migrations(database_url: str) -> None:
+    store = Store.open(database_url)
     inspector = sa.inspect(store.engine)
     for table in metadata.tables.values():
-        columns = {column["name"] for column in inspector.get_columns(table.name)}
-        assert columns == set(table.columns.keys()), table.name
+        columns = {
+            column["name"]: column["nullable"] for column in inspector.get_columns(table.name)
+        }
+        expected = {column.name: column.nullable for column in table.columns}
+        assert columns == expected, table.name
+        indexes = {index["name"] for index in inspector.get_indexes(table.name)}
+        assert {index.name for index in table.indexes} <= indexes, table.name
     store.close()
+
+
+def test_an_unreachable_postgresql_is_one_clear_error() -> None:
+    with pytest.raises(StoreError) as raised:
+        Store.open("postgresql+psycopg://feedhub:secret@127.0.0.1:1/feedhub")
+    message = str(raised.value)
+    assert "\n" not in message and "secret" not in message
+    assert "127.0.0.1:1" in message and "[hub] database" in message

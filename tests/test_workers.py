@@ -272,7 +272,7 @@ def test_a_poll_stored_while_its_feed_is_regenerated_leaves_the_feed_dirty(
         assert publication is not None
         before = publication.latest_entries("world", 100)
         store_more.start()
-        store_more.join(timeout=3)
+        store_more.join(timeout=1)
         # The poll waits for the regeneration, which publishes what it read.
         assert store_more.is_alive()
     store_more.join()
