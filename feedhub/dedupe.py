@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from feedhub.models import EntryToStore
+from feedhub.normalize import bounded_key
 
 UPDATES_PER_DAY = 4
 REVISION_WINDOW = timedelta(days=1)
@@ -51,9 +52,8 @@ def within_document(entries: Sequence[EntryToStore]) -> list[EntryToStore]:
     for entry in entries:
         if len(links[entry.key]) > 1:
             aliases = tuple(dict.fromkeys((entry.key, *entry.aliases)))
-            entry = replace(
-                entry, key=f"{entry.key}\n{entry.canonical_link or ''}", aliases=aliases
-            )
+            distinct = bounded_key(f"{entry.key}\n{entry.canonical_link or ''}")
+            entry = replace(entry, key=distinct, aliases=aliases)
         kept.setdefault(entry.key, entry)
     return list(kept.values())
 

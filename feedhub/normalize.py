@@ -29,6 +29,10 @@ _TRACKING_PARAMS = re.compile(
 )
 _URL_ATTRIBUTES = frozenset({"href", "src", "cite", "poster"})
 _UNTITLED = "(untitled)"
+# The store keeps links and keys in columns of 2048 characters; longer ones are not
+# links anyone follows, and a guid that long is identified by its hash.
+MAX_URL_CHARS = 2048
+MAX_KEY_CHARS = 1000
 _TITLE_FROM_TEXT = 80
 # An entity left in text that is not HTML: its feed escaped it twice. Only complete
 # references count (html.unescape alone would also read "&notice" as "¬ice").
@@ -236,7 +240,7 @@ def clean_link(url: str | None, base_url: str) -> str | None:
         return None
     absolute = urljoin(base_url, strip_forbidden(url).strip())
     parts = urlsplit(absolute)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if parts.scheme not in ("http", "https") or not parts.netloc or len(absolute) > MAX_URL_CHARS:
         return None
     return _without_tracking(urlunsplit(parts._replace(path=parts.path or "/")))
 
@@ -268,10 +272,17 @@ def canonical_link(link: str | None) -> str | None:
 def entry_key(guid: str | None, link: str | None, title: str, body: str) -> str:
     """Identity within a source: the guid, else the link, else a hash of title and body."""
     if guid:
-        return guid
+        return bounded_key(guid)
     if link:
         return link
     return "sha256:" + hashlib.sha256(f"{title}\n{body}".encode()).hexdigest()
+
+
+def bounded_key(key: str) -> str:
+    """`key`, or a hash of it when it is too long to be stored as a key."""
+    if len(key) <= MAX_KEY_CHARS:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def identity_aliases(guid: str | None, link: str | None, title: str) -> tuple[str, ...]:
@@ -289,7 +300,7 @@ def identity_aliases(guid: str | None, link: str | None, title: str) -> tuple[st
         if guid_link := clean_link(guid, ""):
             aliases.append(f"url:{canonical_link(guid_link)}")
         if canonical:
-            aliases.append(f"{guid}\n{canonical}")
+            aliases.append(f"{bounded_key(guid)}\n{canonical}")
     elif canonical:
         aliases.append(f"url:{canonical}")
     if canonical and title != _UNTITLED:

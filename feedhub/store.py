@@ -37,6 +37,7 @@ from feedhub.models import (
     SourceHealth,
     SourceState,
 )
+from feedhub.normalize import bounded_key
 from feedhub.routing import Routable
 from feedhub.schema import (
     categories,
@@ -832,7 +833,7 @@ def _with_free_keys(
 
 
 def _free_key(connection: Connection, source_id: int, entry: EntryToStore, used: set[str]) -> str:
-    base = f"{entry.key}\n{entry.canonical_link or entry.content_hash}"
+    base = bounded_key(f"{entry.key}\n{entry.canonical_link or entry.content_hash}")
     candidates = [base, *(f"{base}\n{number}" for number in range(2, 10))]
     taken = used | set(
         connection.execute(

@@ -276,3 +276,23 @@ def test_a_future_date_sorts_at_its_first_seen_time(one: Sources) -> None:
     assert next(e for e in one.published() if e.title == "From the future").published == (
         arrived.isoformat()
     )
+
+
+def test_a_huge_guid_and_link_are_stored_and_recognized(one: Sources) -> None:
+    guid = "urn:x:" + "g" * 5000
+    huge_link = ARTICLE + "?q=" + "x" * 3000
+    document = rss(
+        item("Huge guid", guid=guid, link=ARTICLE),
+        item("Huge link", guid="h", link=huge_link),
+        item("Huge guid, again", guid=guid, link=ARTICLE + "-other"),
+    )
+    assert one.poll(document).new_entries == 3
+    assert one.poll(document + b" ").new_entries == 0
+    links = {
+        entry.title: [link.href for link in entry.get("links", [])] for entry in one.published()
+    }
+    assert links == {
+        "Huge guid": [ARTICLE],
+        "Huge link": [],  # not a link anyone follows: dropped
+        "Huge guid, again": [ARTICLE + "-other"],
+    }
