@@ -25,8 +25,10 @@ from feedhub.config import (
     load_config,
     resolve_source_url,
 )
+from feedhub.docguard import check_expat
 from feedhub.errors import ConfigError, FeedhubError
 from feedhub.manage import opml, sources_add, sources_remove
+from feedhub.memory import return_large_blocks
 from feedhub.pipeline import Hub
 from feedhub.store import Store
 
@@ -81,6 +83,8 @@ def cli(context: click.Context, config: Path | None, verbose: bool, quiet: bool)
     )
     # Alembic reports every migration step at INFO; feedhub logs one line per upgrade itself.
     logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
+    check_expat()
+    return_large_blocks()
     context.obj = Context(config_path(config))
 
 

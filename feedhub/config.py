@@ -8,12 +8,15 @@ against the config file's folder.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import json
 import math
 import os
 import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -39,10 +42,12 @@ from feedhub.errors import ConfigError
 DEFAULT_CONFIG_NAME = "feedhub.toml"
 CONFIG_ENV_VAR = "FEEDHUB_CONFIG"
 RESERVED_SLUGS = frozenset({"all", "metrics"})
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
 LEASE_DEADLINES = 3  # the shortest lease, in fetch deadlines
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_LONGEST_SECONDS = 100 * 366 * 86400
 DURATION_HINT = 'write a number and a unit, like "90s", "15m", "2h" or "1d"'
 
 
@@ -51,13 +56,16 @@ def parse_duration(value: object) -> timedelta:
     if isinstance(value, timedelta):
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
+        # Clamped first: an integer too large for a float would overflow (NaN ends up at -1).
+        seconds = float(max(-1, min(value, _LONGEST_SECONDS + 1)))
     elif isinstance(value, str) and (match := _DURATION.match(value)):
         seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
     else:
         raise ValueError(f"{value!r} is not a duration; {DURATION_HINT}")
     if seconds <= 0:
         raise ValueError(f"{value!r} is not a positive duration; {DURATION_HINT}")
+    if seconds > _LONGEST_SECONDS:  # timedelta cannot hold much more
+        raise ValueError(f"{value!r} is longer than 100 years; {DURATION_HINT}")
     return timedelta(seconds=seconds)
 
 
@@ -134,7 +142,8 @@ class FetchSettings(_Settings):
     user_agent: str = f"feedhub/{__version__} (+https://github.com/feedhub/feedhub)"
     allow_private_networks: bool = False
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
-    max_decompressed_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    # Bodies of `concurrency` fetches can be in memory at once: keep their sum well bounded.
+    max_decompressed_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     max_redirects: int = Field(default=5, ge=0, le=20)
     max_entries_per_document: int = Field(default=5000, ge=1)
     max_field_bytes: int = Field(default=256 * 1024, ge=1024)
@@ -243,9 +252,13 @@ class Settings(_Settings):
         return source.interval or self.schedule.interval
 
     def source_allows_private(self, source: SourceSettings) -> bool:
-        if source.allow_private_networks is not None:
-            return source.allow_private_networks
-        return self.fetch.allow_private_networks
+        """Whether every hop of `source` (redirects included) may reach a non-public address."""
+        return source.allow_private_networks is not False and self.fetch.allow_private_networks
+
+    def source_private_host(self, source: SourceSettings) -> str | None:
+        """The one host a source's own `allow_private_networks = true` lets be non-public:
+        its own, not wherever it redirects."""
+        return urlsplit(source.url).hostname if source.allow_private_networks else None
 
     def source_by_url(self, url: str) -> SourceSettings | None:
         return next((source for source in self.sources if source.url == url), None)
@@ -308,36 +321,81 @@ def validate_config(raw: Mapping[str, Any], path: Path) -> Settings:
             {**sections, **raw, "path": path.resolve()}, context={"base_dir": base_dir}
         )
     except ValidationError as error:
-        raise ConfigError([f"{path}: {_describe(e, raw)}" for e in error.errors()]) from None
+        problems = [_describe(e, raw) for e in error.errors()]
+        # The sources' cross-checks too, as far as the raw values allow: every problem at once.
+        problems += _source_problems(*_raw_sources(raw, base_dir))
+        raise ConfigError([f"{path}: {problem}" for problem in problems]) from None
     problems = [f"{path}: {problem}" for problem in _cross_check(settings)]
     if problems:
         raise ConfigError(problems)
     return settings
 
 
+@dataclass(frozen=True, slots=True)
+class _SourceFacts:
+    """What the cross-checks look at in one source (None: not known, as it did not validate)."""
+
+    url: str | None
+    name: str | None
+    categories: tuple[str, ...]
+
+
 def _cross_check(settings: Settings) -> list[str]:
-    problems = _lease_problems(settings)
+    facts = [_SourceFacts(s.url, s.name, s.categories) for s in settings.sources]
+    return _lease_problems(settings) + _source_problems(facts, set(settings.categories))
+
+
+def _raw_sources(raw: Mapping[str, Any], base_dir: Path) -> tuple[list[_SourceFacts], set[str]]:
+    """The cross-checks' view of a config that did not validate."""
+    categories = raw.get("categories")
+    known = {str(slug) for slug in categories} if isinstance(categories, dict) else set()
+    sources = raw.get("sources")
+    if not isinstance(sources, list):
+        return [], known
+    return [_raw_source(source, base_dir) for source in sources], known
+
+
+def _raw_source(source: object, base_dir: Path) -> _SourceFacts:
+    if not isinstance(source, dict):
+        return _SourceFacts(None, None, ())
+    url = None
+    if isinstance(source.get("url"), str):
+        with contextlib.suppress(ValueError):
+            url = resolve_source_url(source["url"], base_dir)
+    name = source.get("name") or (default_source_name(url) if url else None)
+    categories = source.get("categories")
+    return _SourceFacts(
+        url,
+        name if isinstance(name, str) else None,
+        tuple(c for c in categories if isinstance(c, str)) if isinstance(categories, list) else (),
+    )
+
+
+def _source_problems(facts: Sequence[_SourceFacts], categories: Set[str]) -> list[str]:
+    problems: list[str] = []
     seen_urls: dict[str, int] = {}
     seen_names: dict[str, int] = {}
-    for number, source in enumerate(settings.sources, start=1):
+    for number, source in enumerate(facts, start=1):
         where = _source_where(number, source.name)
         if source.url in seen_urls:
             problems.append(
                 f"{where}: url {source.url!r} is already source #{seen_urls[source.url]}; "
                 "remove one of them"
             )
-        seen_urls.setdefault(source.url, number)
         if source.name in seen_names:
             problems.append(
                 f"{where}: name {source.name!r} is already used by source "
                 f"#{seen_names[source.name]}; give each source its own name"
             )
-        seen_names.setdefault(source.name, number)
+        if source.url is not None:
+            seen_urls.setdefault(source.url, number)
+        if source.name is not None:
+            seen_names.setdefault(source.name, number)
         problems.extend(
             f"{where}: categories: unknown category {slug!r}; "
-            f"add [categories.{slug}] or use one of: {_known(settings.categories)}"
+            f"add [categories.{_key_part(slug)}] or use one of: {_known(categories)}"
             for slug in source.categories
-            if slug not in settings.categories
+            if slug not in categories
         )
     return problems
 
@@ -354,12 +412,13 @@ def _lease_problems(settings: Settings) -> list[str]:
     ]
 
 
-def _known(categories: Mapping[str, object]) -> str:
-    return ", ".join(sorted(categories)) or "(none defined)"
+def _known(categories: Iterable[str]) -> str:
+    return ", ".join(sorted(map(_key_part, categories))) or "(none defined)"
 
 
 def _source_where(number: int, name: str | None) -> str:
-    return f"sources #{number}" + (f" ({name})" if name else "")
+    shown = name if name is None or name.isprintable() else json.dumps(name)
+    return f"sources #{number}" + (f" ({shown})" if shown else "")
 
 
 def _describe(error: ErrorDetails, raw: Mapping[str, Any]) -> str:
@@ -388,13 +447,20 @@ def _key_name(loc: Sequence[int | str], raw: Mapping[str, Any]) -> str:
         ):
             name = sources[loc[1]].get("name") or sources[loc[1]].get("url")
         where = _source_where(loc[1] + 1, str(name) if name else None)
-        rest = ".".join(str(part) for part in loc[2:])
+        rest = ".".join(map(_key_part, loc[2:]))
         return f"{where}: {rest}" if rest else where
     if loc and loc[0] == "categories" and len(loc) >= 2:
-        return f"[categories.{loc[1]}]" + ("." + ".".join(map(str, loc[2:])) if loc[2:] else "")
+        rest = "".join("." + _key_part(part) for part in loc[2:])
+        return f"[categories.{_key_part(loc[1])}]{rest}"
     if len(loc) >= 2:
-        return f"[{loc[0]}].{'.'.join(map(str, loc[1:]))}"
-    return ".".join(map(str, loc)) or "(top level)"
+        return f"[{loc[0]}].{'.'.join(map(_key_part, loc[1:]))}"
+    return ".".join(map(_key_part, loc)) or "(top level)"
+
+
+def _key_part(part: int | str) -> str:
+    """A key as written in TOML: bare when it can be, quoted otherwise (so it stays on one line)."""
+    text = str(part)
+    return text if _BARE_KEY.fullmatch(text) else json.dumps(text)
 
 
 _SECTIONS: dict[str, type[BaseModel]] = {

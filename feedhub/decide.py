@@ -137,8 +137,8 @@ def after_failure(
 
 
 def with_warning(result: PollResult, warning: str) -> PollResult:
-    """A success that still deserves a note: the document was not well formed."""
-    return replace(result, last_error=one_line(f"feed not well formed: {warning}"))
+    """A success that still deserves a note: the document was not well formed, or hit a limit."""
+    return replace(result, last_error=one_line(warning))
 
 
 def feed_hint(document: FeedDocument) -> int | None:

@@ -8,6 +8,7 @@ and at most `per_host` requests to one host at once. feedparser never fetches.
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
 import time
@@ -20,12 +21,13 @@ from urllib.parse import urljoin, urlsplit
 from urllib.request import url2pathname
 
 import requests
-from requests.adapters import HTTPAdapter
+import urllib3
 
 from feedhub.config import FetchSettings
 from feedhub.errors import AddressRefused, FetchError, HTTPStatusError, LimitExceeded
 from feedhub.models import Fetched, FetchOutcome, NotModified, Redirect
 from feedhub.netguard import check_url_address
+from feedhub.transport import CheckedAdapter, FetchGuard
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +46,14 @@ class FetchRequest:
     url: str
     etag: str | None = None
     last_modified: str | None = None
-    allow_private: bool = False
+    allow_private: bool = False  # every hop may reach a non-public address
+    private_host: str | None = None  # this host may be non-public even when the others may not
     allow_file: bool = False  # only sources written in the config file may be local files
+
+    def may_reach_private(self, url: str) -> bool:
+        return self.allow_private or (
+            self.private_host is not None and urlsplit(url).hostname == self.private_host
+        )
 
 
 class Fetcher:
@@ -62,7 +70,9 @@ class Fetcher:
             }
         )
         self.session.trust_env = False
-        adapter = HTTPAdapter(pool_connections=64, pool_maxsize=settings.concurrency, max_retries=0)
+        adapter = CheckedAdapter(
+            pool_connections=64, pool_maxsize=settings.concurrency, max_retries=0
+        )
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self._host_slots: dict[str, threading.BoundedSemaphore] = {}
@@ -80,16 +90,34 @@ class Fetcher:
             return self._read_file(request.url)
         if scheme not in ("http", "https"):
             raise AddressRefused(f"{request.url}: only http and https URLs are fetched")
-        deadline = time.monotonic() + self.settings.deadline
-        return self._fetch_http(request, deadline)
+        # The guard shuts the sockets down at the deadline: a body cut short by it is no body.
+        with FetchGuard(self.settings.deadline) as guard:
+            try:
+                outcome = self._fetch_http(request, guard)
+            except FetchError:
+                if guard.expired:
+                    raise self._past_deadline(request.url) from None
+                raise
+            if guard.expired:
+                raise self._past_deadline(request.url)
+            return outcome
 
-    def _fetch_http(self, request: FetchRequest, deadline: float) -> FetchOutcome:
+    def _past_deadline(self, url: str) -> LimitExceeded:
+        return LimitExceeded(
+            f"{url}: the fetch took longer than the deadline ({self.settings.deadline:g}s)"
+        )
+
+    def _fetch_http(self, request: FetchRequest, guard: FetchGuard) -> FetchOutcome:
         url = request.url
         redirects: list[Redirect] = []
         seen = {url}
         while True:
             with self._host_slot(url):
-                check_url_address(url, allow_private=request.allow_private)
+                # The deadline runs from the fetch's first turn at its host (per_host), not
+                # while it waits behind other sources' fetches from the same host.
+                deadline = guard.start()
+                guard.allow_private = request.may_reach_private(url)
+                check_url_address(url, allow_private=guard.allow_private)
                 response = self._get(url, request, deadline)
                 try:
                     if response.status_code in _REDIRECTS and "location" in response.headers:
@@ -164,30 +192,35 @@ class Fetcher:
             )
         decoder = _decoder(encoding.strip().lower())
         raw_size = 0
-        parts: list[bytes] = []
+        # A BytesIO hands its buffer over at the end (no second copy of a large body), and
+        # closing it frees a body over a limit at once, though the error's traceback lives on.
         size = 0
-        try:
-            while chunk := response.raw.read1(_CHUNK, decode_content=False):
-                raw_size += len(chunk)
-                if raw_size > limits.max_body_bytes:
-                    raise LimitExceeded(
-                        f"{url}: body is over max_body_bytes ({limits.max_body_bytes})"
-                    )
-                for piece in decoder(chunk, limits.max_decompressed_bytes - size + 1):
-                    size += len(piece)
-                    if size > limits.max_decompressed_bytes:
+        with io.BytesIO() as body:
+            try:
+                while chunk := response.raw.read1(_CHUNK, decode_content=False):
+                    raw_size += len(chunk)
+                    if raw_size > limits.max_body_bytes:
                         raise LimitExceeded(
-                            f"{url}: decompressed body is over max_decompressed_bytes "
-                            f"({limits.max_decompressed_bytes})"
+                            f"{url}: body is over max_body_bytes ({limits.max_body_bytes})"
                         )
-                    parts.append(piece)
-                if time.monotonic() > deadline:
-                    raise LimitExceeded(
-                        f"{url}: download took longer than the deadline ({limits.deadline:g}s)"
-                    )
-        except (requests.RequestException, OSError, zlib.error) as error:
-            raise FetchError(f"{url}: reading the body failed ({_root_cause(error)})") from None
-        return b"".join(parts)
+                    for piece in decoder(chunk, limits.max_decompressed_bytes - size + 1):
+                        size += len(piece)
+                        if size > limits.max_decompressed_bytes:
+                            raise LimitExceeded(
+                                f"{url}: decompressed body is over max_decompressed_bytes "
+                                f"({limits.max_decompressed_bytes})"
+                            )
+                        body.write(piece)
+                    if time.monotonic() > deadline:
+                        raise self._past_deadline(url)
+            except (
+                requests.RequestException,
+                urllib3.exceptions.HTTPError,  # `raw` is urllib3's: its errors come unwrapped
+                OSError,
+                zlib.error,
+            ) as error:
+                raise FetchError(f"{url}: reading the body failed ({_root_cause(error)})") from None
+            return body.getvalue()
 
     def _read_file(self, url: str) -> Fetched:
         path = Path(url2pathname(urlsplit(url).path))

@@ -98,7 +98,7 @@ class FeedDocument:
     entries: tuple[FeedEntry, ...]
     ttl_minutes: int | None = None  # RSS <ttl>
     update_period_seconds: int | None = None  # sy:updatePeriod / sy:updateFrequency
-    warning: str | None = None  # why the document was not well formed, if it was not
+    warning: str | None = None  # not well formed, or a limit reached (docguard), in a line
 
 
 # --- to the store -----------------------------------------------------------

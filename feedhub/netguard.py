@@ -2,7 +2,9 @@
 
 Unless private networks are allowed, loopback, private, link-local (cloud
 metadata), CGNAT, multicast, reserved and unspecified addresses, IPv4 and IPv6,
-are refused.
+are refused. `check_url_address` looks before connecting (nothing is sent to
+a refused host); `check_peer` checks the address a socket actually connected to,
+which is what counts when DNS answers differently the second time (rebinding).
 """
 
 from __future__ import annotations
@@ -27,6 +29,16 @@ def refuse_if_private(host: str, address: IPAddress, *, allow_private: bool) -> 
         raise AddressRefused(
             f"{host} resolves to the non-public address {address}; refused "
             "(set allow_private_networks = true on the source to poll it)"
+        )
+
+
+def check_peer(host: str, peer: str, *, allow_private: bool) -> None:
+    """Refuse a connection to `host` that reached the non-public address `peer`."""
+    address = ipaddress.ip_address(peer)
+    if not allow_private and not is_public_address(address):
+        raise AddressRefused(
+            f"{host}: connected to the non-public address {address} (its DNS answer changed?); "
+            "refused (set allow_private_networks = true on the source to poll it)"
         )
 
 

@@ -10,7 +10,6 @@ stop the others.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import random
@@ -27,6 +26,7 @@ from feedhub import decide, dedupe
 from feedhub.clock import Clock, system_clock
 from feedhub.config import Settings, SourceSettings
 from feedhub.decide import Timing
+from feedhub.docguard import DocumentLimits
 from feedhub.errors import SourceError
 from feedhub.feeds import FEED_FILES, SITE_FILES, feeds_of
 from feedhub.fetch import Fetcher, FetchRequest
@@ -40,8 +40,7 @@ from feedhub.models import (
     SourceHealth,
     SourceState,
 )
-from feedhub.normalize import normalize_entry
-from feedhub.parse import parse_document
+from feedhub.parsepool import Parser, body_hash
 from feedhub.publish import publish
 from feedhub.retention import prune_if_due
 from feedhub.routing import Routable, Router, routing_digest
@@ -81,12 +80,17 @@ class Hub:
         self.draw = draw
         self.fetcher = Fetcher(settings.fetch)
         self.router = Router(settings.categories)
+        self.limits = DocumentLimits(
+            settings.fetch.max_entries_per_document, settings.fetch.max_field_bytes
+        )
         self.metrics = PollMetrics()
+        self.parser = Parser(self.limits)
         self.worker = worker_name()  # whose claims this hub's polls hold
         self._sources = {source.url: source for source in settings.sources}
 
     def close(self) -> None:
         self.fetcher.close()
+        self.parser.stop()
 
     def sync_sources(self) -> None:
         """Make the store follow the config: its sources, and its entries' categories."""
@@ -120,7 +124,10 @@ class Hub:
         batch = self.settings.fetch.concurrency
         in_hand: deque[tuple[SourceState, Future[FetchOutcome | SourceError]]] = deque()
         more, after = True, 0
-        with ThreadPoolExecutor(max_workers=batch, thread_name_prefix="feedhub-fetch") as pool:
+        with (
+            self.parser.session(),
+            ThreadPoolExecutor(max_workers=batch, thread_name_prefix="feedhub-fetch") as pool,
+        ):
             while stop is None or not stop.is_set():
                 if more and len(in_hand) <= batch:
                     wanted = 2 * batch - len(in_hand)
@@ -179,6 +186,7 @@ class Hub:
             etag=state.etag,
             last_modified=state.last_modified,
             allow_private=self.settings.source_allows_private(source),
+            private_host=self.settings.source_private_host(source),
             allow_file=True,
         )
         outcome: FetchOutcome | SourceError
@@ -188,6 +196,8 @@ class Hub:
         except SourceError as error:
             outcome = error
         self.metrics.fetched(outcome)
+        if isinstance(outcome, Fetched) and body_hash(outcome) != state.body_hash:
+            self.parser.start(state.id, outcome)  # in a worker process, if there are many
         return outcome
 
     def _process(
@@ -204,24 +214,27 @@ class Hub:
         if isinstance(outcome, SourceError):
             self._record(state, decide.after_failure(state, outcome, now, timing), summary)
             return
-        digest = hashlib.sha256(outcome.body).hexdigest() if isinstance(outcome, Fetched) else None
+        digest = body_hash(outcome) if isinstance(outcome, Fetched) else None
         succeeded = partial(decide.after_success, state, outcome, now, timing, body_hash=digest)
         if not isinstance(outcome, Fetched) or digest == state.body_hash:
             # Nothing new: no parse, no entries written, nothing to republish.
             result = succeeded(feed_hint_seconds=state.feed_hint_seconds)
             self._record(state, result, summary)
             log.info(
-                "%s: %s", state.name, "not modified (304)" if digest is None else "unchanged body"
+                "%s: %s",
+                state.name,
+                "not modified (304)" if digest is None else "unchanged body",
             )
             return
         try:
-            document = parse_document(outcome.body, outcome.url, outcome.headers)
+            parsed = self.parser.finish(state.id, outcome)
         except SourceError as error:
             self._record(state, decide.after_failure(state, error, now, timing), summary)
             return
+        document = parsed.document
         routed = [
             RoutedEntry(entry, self.router.route(entry, source.categories))
-            for entry in dedupe.within_document([normalize_entry(e) for e in document.entries])
+            for entry in dedupe.within_document(parsed.entries)
         ]
         result = succeeded(feed_hint_seconds=decide.feed_hint(document))
         if document.warning:
@@ -237,7 +250,7 @@ class Hub:
             len(routed),
             report.new,
             report.updated,
-            f" (feed not well formed: {document.warning})" if document.warning else "",
+            f" ({document.warning})" if document.warning else "",
         )
 
     def _route_stored(self, source_url: str, entry: Routable) -> frozenset[str]:

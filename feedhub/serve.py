@@ -15,7 +15,7 @@ import re
 import stat
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
@@ -52,7 +52,8 @@ _SAFE_PATH = re.compile(r"(?:[A-Za-z0-9_~-][A-Za-z0-9._~-]*/)*(?:[A-Za-z0-9_~-][
 _WAITRESS_LIMITS: dict[str, Any] = {
     "max_request_header_size": 16 * 1024,
     "max_request_body_size": 1024,  # we accept no bodies
-    "channel_timeout": 30,  # a client that stalls for longer is dropped
+    "channel_timeout": 30,  # a client that stalls for longer is dropped...
+    "cleanup_interval": 10,  # ...within this many seconds more
     "connection_limit": 100,
     "ident": "feedhub",
 }
@@ -306,11 +307,16 @@ def site_app(
 
 
 def _create_server(
-    app: WSGIApplication, host: str, port: int, threads: int, socket_map: dict[int, Any]
+    app: WSGIApplication,
+    host: str,
+    port: int,
+    threads: int,
+    socket_map: dict[int, Any],
+    limits: Mapping[str, Any] = _WAITRESS_LIMITS,
 ) -> Any:
     try:
         return waitress.server.create_server(
-            app, map=socket_map, host=host, port=port, threads=threads, **_WAITRESS_LIMITS
+            app, map=socket_map, host=host, port=port, threads=threads, **limits
         )
     except OSError as error:
         raise ServeError(
@@ -360,11 +366,20 @@ class BackgroundServer:
 
 
 def start_background_server(
-    app: WSGIApplication, host: str, port: int, *, threads: int = 4
+    app: WSGIApplication,
+    host: str,
+    port: int,
+    *,
+    threads: int = 4,
+    limits: Mapping[str, Any] | None = None,
 ) -> tuple[BackgroundServer, threading.Thread]:
-    """Serve `app` from a daemon thread; port 0 picks a free port (see `effective_port`)."""
+    """Serve `app` from a daemon thread; port 0 picks a free port (see `effective_port`).
+    `limits` overrides waitress settings of `_WAITRESS_LIMITS` (tests shorten timeouts)."""
     socket_map: dict[int, Any] = {}
-    server = BackgroundServer(_create_server(app, host, port, threads, socket_map), socket_map)
+    waitress_limits = {**_WAITRESS_LIMITS, **(limits or {})}
+    server = BackgroundServer(
+        _create_server(app, host, port, threads, socket_map, waitress_limits), socket_map
+    )
     thread = threading.Thread(target=server.run, name="feedhub-serve", daemon=True)
     thread.start()
     logger.info("serving on http://%s:%s", server.effective_host, server.effective_port)

@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 # store is rebuilt from scratch, so readers never see an article twice.
 ENTRY_ID_NAMESPACE = uuid.UUID("8a3e4a52-5b1e-4a70-9d51-5b0f6f1f9a11")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_BEGIN_ATTEMPTS = 4
 # With a category's max_per_source, how many of its newest articles per published one
 # the cap is applied to (publishing cost stays bounded however large the store grows).
 MAX_PER_SOURCE_SCAN = 20
@@ -108,7 +109,17 @@ def _sqlite_on_begin(connection: Connection) -> None:
     # A write transaction that starts as a reader and upgrades can fail with SQLITE_BUSY
     # immediately (no busy wait); taking the write lock at BEGIN avoids that.
     immediate = connection.get_execution_options().get("feedhub_write", False)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    statement = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+    # Each attempt waits up to the busy timeout; a writer holding the store longer than that
+    # (another process's long transaction) is waited for again, never reported as "locked".
+    for attempt in range(1, SQLITE_BEGIN_ATTEMPTS + 1):
+        try:
+            connection.exec_driver_sql(statement)
+            return
+        except OperationalError as error:
+            if attempt == SQLITE_BEGIN_ATTEMPTS or "locked" not in str(error.orig):
+                raise
+            log.warning("the store is busy; waiting for it again (attempt %d)", attempt + 1)
 
 
 def upgrade_schema(engine: Engine) -> None:

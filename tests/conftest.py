@@ -16,7 +16,8 @@ from feedhub.config import Settings, load_config
 from feedhub.pipeline import Hub
 from feedhub.store import Store
 from tests.databases import BACKENDS, database
-from tests.httpserver import FeedServer
+from tests.hostile import SECRET, HostileServer, rss, rss_items
+from tests.httpserver import FeedServer, Reply
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "config" / "samples"
@@ -140,3 +141,28 @@ def output_files(settings: Settings) -> dict[str, bytes]:
         for path in sorted(root.rglob("*"))
         if path.is_file() and not path.name.startswith(".")
     }
+
+
+@pytest.fixture
+def secret_file(tmp_path: Path) -> Path:
+    """A local file whose content (`tests.hostile.SECRET`) must never appear in any output."""
+    path = tmp_path / "secret.txt"
+    path.write_text(SECRET)
+    return path
+
+
+@pytest.fixture
+def private_server() -> Iterator[FeedServer]:
+    """A feed on 127.0.0.2: another host on the loopback network, as an intranet server is."""
+    server = FeedServer("127.0.0.2")
+    server.route("/feed.xml", Reply.feed(rss(rss_items(2, "Intranet"))))
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def hostile_server(secret_file: Path, private_server: FeedServer) -> Iterator[HostileServer]:
+    """`tests.hostile.HostileServer`, calm until a test sets `attacking`."""
+    server = HostileServer(secret_file, private_server.url("/feed.xml"))
+    yield server
+    server.close()
