@@ -9,6 +9,7 @@ one line and exit 2, with nothing written.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -221,7 +222,7 @@ def opml_export(context: Context, file: Path | None) -> None:
     settings = context.settings()
     document = render_opml(settings, _site_links(settings))
     if file is None:
-        click.get_binary_stream("stdout").write(document)
+        sys.stdout.buffer.write(document)
     else:
         write_atomically(file, document)
         click.echo(f"wrote {len(settings.sources)} sources to {file}")
