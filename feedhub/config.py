@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import difflib
 import json
-import math
 import os
 import re
 import tomllib
@@ -45,7 +44,6 @@ RESERVED_SLUGS = frozenset({"all", "metrics"})
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
-LEASE_DEADLINES = 3  # the shortest lease, in fetch deadlines
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _LONGEST_SECONDS = 100 * 366 * 86400
 DURATION_HINT = 'write a number and a unit, like "90s", "15m", "2h" or "1d"'
@@ -154,9 +152,9 @@ class ScheduleSettings(_Settings):
     min_interval: Duration = timedelta(minutes=5)
     max_interval: Duration = timedelta(days=1)
     tick: Duration = timedelta(seconds=1)
-    # How long a worker's claim on the sources it polls lasts: a dead worker's sources wait
-    # this long before another worker takes them.
-    lease: Duration = timedelta(minutes=10)
+    # How long a worker's claim on the sources it polls lasts unless renewed (it renews
+    # them every third of it): a dead worker's sources wait this long for another worker.
+    lease: Duration = timedelta(minutes=2)
 
     @model_validator(mode="after")
     def _ordered(self) -> ScheduleSettings:
@@ -342,7 +340,7 @@ class _SourceFacts:
 
 def _cross_check(settings: Settings) -> list[str]:
     facts = [_SourceFacts(s.url, s.name, s.categories) for s in settings.sources]
-    return _lease_problems(settings) + _source_problems(facts, set(settings.categories))
+    return _source_problems(facts, set(settings.categories))
 
 
 def _raw_sources(raw: Mapping[str, Any], base_dir: Path) -> tuple[list[_SourceFacts], set[str]]:
@@ -398,18 +396,6 @@ def _source_problems(facts: Sequence[_SourceFacts], categories: Set[str]) -> lis
             if slug not in categories
         )
     return problems
-
-
-def _lease_problems(settings: Settings) -> list[str]:
-    # A worker holds up to two batches: a claim waits for a batch's fetches, then its own.
-    shortest = timedelta(seconds=math.ceil(LEASE_DEADLINES * settings.fetch.deadline))
-    if settings.schedule.lease >= shortest:
-        return []
-    return [
-        f"[schedule].lease: {format_duration(settings.schedule.lease)} is too short for "
-        f"[fetch].deadline = {settings.fetch.deadline:g}s (a slow worker would lose sources "
-        f"it is still fetching); make it at least {format_duration(shortest)}"
-    ]
 
 
 def _known(categories: Iterable[str]) -> str:

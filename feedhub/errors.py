@@ -33,7 +33,7 @@ class EditRefused(ConfigError):
 
 
 class StoreError(FeedhubError):
-    """The store cannot be opened or upgraded."""
+    """The store cannot be opened, upgraded or written."""
 
 
 class OpmlError(FeedhubError):

@@ -17,8 +17,9 @@ import secrets
 import socket
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -27,7 +28,7 @@ from feedhub.clock import Clock, system_clock
 from feedhub.config import Settings, SourceSettings
 from feedhub.decide import Timing
 from feedhub.docguard import DocumentLimits
-from feedhub.errors import SourceError
+from feedhub.errors import SourceError, StoreError
 from feedhub.feeds import FEED_FILES, SITE_FILES, feeds_of
 from feedhub.fetch import Fetcher, FetchRequest
 from feedhub.health import health_feed_path, publish_health
@@ -117,8 +118,8 @@ class Hub:
         fetches a source another has in hand. Up to two batches are in hand, topped up as
         results are stored. Results are stored in the order the sources were claimed (due
         order), not as fetches finish, so which source an article shared by several is
-        credited to is reproducible. On `stop`, fetches in flight finish and are stored;
-        the sources not started yet are given back.
+        credited to is reproducible. The claims are renewed while the poll lasts. On
+        `stop`, fetches in flight finish and are stored; the others' claims are given back.
         """
         summary = PollSummary()
         batch = self.settings.fetch.concurrency
@@ -126,6 +127,7 @@ class Hub:
         more, after = True, 0
         with (
             self.parser.session(),
+            self._renewing_claims(),
             ThreadPoolExecutor(max_workers=batch, thread_name_prefix="feedhub-fetch") as pool,
         ):
             while stop is None or not stop.is_set():
@@ -146,6 +148,28 @@ class Hub:
                 if not future.cancelled():
                     self._process(state, future, summary)
         return summary
+
+    @contextmanager
+    def _renewing_claims(self) -> Iterator[None]:
+        """Renew this worker's leases every third of a lease while the block runs, so that a
+        slow poll keeps its sources; a dead worker stops renewing and its leases run out."""
+        lease = self.settings.schedule.lease
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(lease.total_seconds() / 3):
+                try:
+                    self.store.renew_claims(self.worker, self.clock() + lease)
+                except StoreError as error:
+                    log.warning("%s; trying again in a third of a lease", error)
+
+        renewing = threading.Thread(target=renew, name="feedhub-lease", daemon=True)
+        renewing.start()
+        try:
+            yield
+        finally:
+            done.set()
+            renewing.join()
 
     def _claim(self, limit: int, everything: bool, *, after: int) -> list[SourceState]:
         return self.store.claim_due_sources(

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -55,6 +57,7 @@ log = logging.getLogger(__name__)
 # store is rebuilt from scratch, so readers never see an article twice.
 ENTRY_ID_NAMESPACE = uuid.UUID("8a3e4a52-5b1e-4a70-9d51-5b0f6f1f9a11")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_WAL_ATTEMPTS = 200  # 50 ms apart
 SQLITE_BEGIN_ATTEMPTS = 4
 # With a category's max_per_source, how many of its newest articles per published one
 # the cap is applied to (publishing cost stays bounded however large the store grows).
@@ -98,11 +101,26 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy's "begin" event issue BEGIN itself, so writes can take the lock up front.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    _use_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _use_wal(cursor: sqlite3.Cursor) -> None:
+    """Put the file in WAL mode (which it keeps). Switching needs the file to itself, and
+    SQLite answers "locked" at once, without waiting, while other processes open a new
+    store at the same moment (workers starting together): so try again."""
+    for attempt in range(1, SQLITE_WAL_ATTEMPTS + 1):
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if attempt == SQLITE_WAL_ATTEMPTS or "locked" not in str(error):
+                raise
+            time.sleep(0.05)
 
 
 def _sqlite_on_begin(connection: Connection) -> None:
@@ -240,8 +258,9 @@ class Store:
         from after the id `after`, so a caller claiming batch by batch gets each once.
         The claim is a lease until now + `lease`, committed before anything is fetched:
         other workers skip the sources until the poll's result is stored (which releases
-        it) or the lease runs out (the worker died). On PostgreSQL the rows are picked
-        with FOR UPDATE SKIP LOCKED, so concurrent claims neither wait nor overlap.
+        it) or the lease runs out (the worker died: a live one renews its leases, see
+        `renew_claims`). On PostgreSQL the rows are picked with FOR UPDATE SKIP LOCKED,
+        so concurrent claims neither wait nor overlap.
         """
         # A source without a next due time is not scheduled (gone) until retried.
         due: list[sa.ColumnElement[bool]] = [
@@ -275,6 +294,17 @@ class Store:
                 sa.select(sources).where(sources.c.id.in_(claimed)).order_by(*order)
             )
             return [_source_state(row) for row in rows]
+
+    def renew_claims(self, owner: str, until: datetime) -> None:
+        """Extend `owner`'s leases: a worker polling slowly keeps its sources, a dead one
+        stops renewing and loses them when its leases run out."""
+        try:
+            with self.writing() as connection:
+                connection.execute(
+                    sources.update().where(sources.c.lease_owner == owner).values(lease_until=until)
+                )
+        except SQLAlchemyError as error:
+            raise StoreError(f"cannot renew this worker's claims: {_first_line(error)}") from None
 
     def release_sources(self, owner: str, source_ids: Iterable[int]) -> None:
         """Give back claims that were not polled after all (the worker is stopping)."""

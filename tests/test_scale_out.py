@@ -35,8 +35,8 @@ from tests.workload import shared_articles
 
 SOURCES = 100
 CATEGORIES = [f"c{number}" for number in range(5)]
-INTERVAL = 5.0  # seconds; the lease is shorter than two intervals, longer than 3 deadlines
-SCHEDULE = {"interval": "5s", "min_interval": "1s", "tick": "0.2s", "lease": "6s"}
+INTERVAL = 5.0  # seconds
+SCHEDULE = {"interval": "5s", "min_interval": "1s", "tick": "0.2s", "lease": "4s"}
 FETCH = {"concurrency": 4, "timeout": 2, "deadline": 2}
 DELAY = 0.05  # per request, so that claims are held for a while
 

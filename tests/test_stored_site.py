@@ -6,8 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from feedhub.config import load_config
-from feedhub.errors import ConfigError
 from feedhub.serve import FileDocuments, content_type_of, strong_etag
 from feedhub.stored_site import StoredDocuments, site_documents
 from tests.conftest import ConfigWriter, open_hub, output_files
@@ -68,13 +66,3 @@ def test_serve_reads_the_store_when_it_is_postgresql_and_the_files_otherwise(
     documents = site_documents(hub.settings, hub.store)
     expected = StoredDocuments if database_url.startswith("postgresql") else FileDocuments
     assert type(documents) is expected
-
-
-def test_a_lease_shorter_than_three_fetch_deadlines_is_refused(
-    write_config: ConfigWriter,
-) -> None:
-    config = write_config([], schedule={"lease": "2m"}, fetch={"deadline": 60})
-    with pytest.raises(ConfigError) as raised:
-        load_config(config)
-    [problem] = raised.value.problems
-    assert "[schedule].lease" in problem and "at least 3m" in problem

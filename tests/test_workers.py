@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import pytest
@@ -26,8 +27,8 @@ from feedhub.parse import parse_document
 from feedhub.routing import ALL
 from feedhub.schema import entries, entry_categories, sources
 from feedhub.store import RoutedEntry, Store
-from tests.conftest import FakeClock, open_hub
-from tests.httpserver import FeedServer, Reply
+from tests.conftest import ConfigWriter, FakeClock, open_hub
+from tests.httpserver import FeedServer, Reply, Request
 from tests.workload import rss, shared_articles
 
 NOW = FakeClock().now
@@ -78,6 +79,13 @@ def routed(body: bytes, *categories: str) -> list[RoutedEntry]:
         RoutedEntry(normalize_entry(entry), frozenset({ALL, *categories}))
         for entry in document.entries
     ]
+
+
+def lease_until(store: Store) -> datetime:
+    """The latest lease in the store (the epoch if there is none)."""
+    with store.reading() as connection:
+        latest = connection.execute(sa.select(sa.func.max(sources.c.lease_until))).scalar()
+    return latest or datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def ids(states: list[SourceState]) -> set[int]:
@@ -296,6 +304,34 @@ def test_a_feed_another_worker_is_regenerating_is_left_to_it(
             assert skipped is None
     with second.publishing("world", always=True) as publication:
         assert publication is not None
+
+
+def test_a_slow_poll_keeps_its_claims_while_its_worker_lives(
+    feed_server: FeedServer, write_config: ConfigWriter
+) -> None:
+    arrived, answer = threading.Event(), threading.Event()
+
+    def slow(request: Request) -> Reply:
+        arrived.set()
+        answer.wait(30)
+        return Reply.feed(shared_articles(0))
+
+    source = {"url": feed_server.route("/slow.xml", slow), "name": "slow"}
+    config = write_config([source], schedule={"lease": "3s"})
+    clock = FakeClock()
+    slow_worker, other = open_hub(config, clock), open_hub(config, clock)
+    with ThreadPoolExecutor(1) as pool:
+        polling = pool.submit(slow_worker.poll)
+        assert arrived.wait(10)
+        clock.advance(timedelta(seconds=4))  # past the lease taken with the claim
+        deadline = time.monotonic() + 10
+        while lease_until(other.store) <= clock.now:  # renewed every third of a lease
+            assert time.monotonic() < deadline, "the claim was not renewed"
+            time.sleep(0.05)
+        assert other.poll().polled == 0
+        answer.set()
+        assert polling.result(timeout=30).polled == 1
+    assert len(feed_server.hits("/slow.xml")) == 1
 
 
 def test_two_hubs_polling_one_store_fetch_each_source_once(
