@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from feedhub.config import FetchSettings
+# feedhub's own defaults are looked up in the driver only: the contenders' processes read
+# the saved values, so importing feedhub costs them nothing.
 
-# The lower bound fetches with feedhub's own default limits, whatever they become.
-FETCH_DEFAULTS = FetchSettings()
+
+def fetch_default(name: str) -> Callable[[], int]:
+    """feedhub's default `[fetch]` value of `name`."""
+
+    def default() -> int:
+        from feedhub.config import FetchSettings
+
+        return int(getattr(FetchSettings(), name))
+
+    return default
+
+
+def parse_processes() -> int:
+    """How many parsing workers feedhub starts here."""
+    from feedhub.parsepool import parse_workers
+
+    return parse_workers()
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,8 +45,10 @@ class Context:
     sources: tuple[Source, ...]
     labels: tuple[str, ...]
     max_entries: int = 50
-    concurrency: int = FETCH_DEFAULTS.concurrency
-    per_host: int = FETCH_DEFAULTS.per_host
+    # The lower bound fetches and parses with feedhub's own defaults, whatever they become.
+    concurrency: int = field(default_factory=fetch_default("concurrency"))
+    per_host: int = field(default_factory=fetch_default("per_host"))
+    parse_processes: int = field(default_factory=parse_processes)
     timeout: float = 30.0
     user_agent: str = "feedhub-benchmark/0.1"
 
@@ -57,6 +76,7 @@ class Context:
             max_entries=data["max_entries"],
             concurrency=data["concurrency"],
             per_host=data["per_host"],
+            parse_processes=data["parse_processes"],
             timeout=data["timeout"],
             user_agent=data["user_agent"],
         )

@@ -22,11 +22,9 @@ import requests
 
 from benchmarks.contenders import run_one_command
 from benchmarks.context import Context
-from feedhub.parsepool import parse_workers
 
 NAME = "lower bound"
 SCENARIOS = ("cold", "warm", "changed", "novalidators")
-PARSE_PROCESSES = parse_workers()  # as many as feedhub's parsing workers
 IN_FLIGHT = 16  # bodies fetched and waiting for a parser, at most
 
 
@@ -54,7 +52,7 @@ def run(scenario: str, context: Context) -> dict[str, int]:
     """Poll every source once; returns what happened, by kind, and the entries parsed."""
     state_path = context.work_dir / "lower_bound_state.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
-    with ProcessPoolExecutor(PARSE_PROCESSES) as parsers:
+    with ProcessPoolExecutor(context.parse_processes) as parsers:
         parsers.submit(int).result()  # start the workers before any thread exists
         poller = _Poller(context, state, parsers)
         with ThreadPoolExecutor(context.concurrency) as fetchers:
