@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import feedparser
@@ -59,9 +59,9 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def wait_for(condition: object, timeout: float, what: str) -> None:
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
+    while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.05)
 
@@ -147,7 +147,16 @@ def test_three_workers_share_the_sources_and_a_fourth_machine_serves_the_feeds(
             with store.reading() as connection:
                 return connection.execute(leased).first() is not None
 
-        wait_for(victim_holds_claims, 30, "the victim to hold claims")
+        def frozen_holding_claims() -> bool:
+            # Stopped, the victim cannot store its poll and give its claims back between
+            # the look and the kill.
+            victim.send_signal(signal.SIGSTOP)
+            if victim_holds_claims():
+                return True
+            victim.send_signal(signal.SIGCONT)
+            return False
+
+        wait_for(frozen_holding_claims, 30, "the victim to hold claims")
         victim.send_signal(signal.SIGKILL)
         victim.wait()
         killed_at = time.time()
