@@ -5,8 +5,6 @@ from __future__ import annotations
 import itertools
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -26,6 +24,7 @@ from tests.conftest import (
     open_hub,
     output_files,
     run_feedhub,
+    start_feedhub,
 )
 from tests.databases import empty_database
 from tests.httpserver import FeedServer, Reply
@@ -213,12 +212,7 @@ def test_daemon_polls_on_schedule_and_stops_on_sigterm(
         # The sample says sy:updatePeriod hourly; max_interval clamps that to the test's pace.
         schedule={"interval": "1s", "min_interval": "1s", "max_interval": "1s", "tick": "0.2s"},
     )
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "feedhub", "--config", str(config), "run"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    daemon = start_feedhub("--config", config, "run")
     try:
         deadline = time.monotonic() + 30
         while len(feed_server.hits("/ovn.xml")) < 3 and time.monotonic() < deadline:
