@@ -27,6 +27,7 @@ from feedhub.config import FetchSettings
 from feedhub.errors import AddressRefused, FetchError, HTTPStatusError, LimitExceeded
 from feedhub.models import Fetched, FetchOutcome, NotModified, Redirect
 from feedhub.netguard import check_url_address
+from feedhub.spread import host_of
 from feedhub.transport import CheckedAdapter, FetchGuard
 
 log = logging.getLogger(__name__)
@@ -235,7 +236,7 @@ class Fetcher:
 
     @contextmanager
     def _host_slot(self, url: str) -> Iterator[None]:
-        host = (urlsplit(url).hostname or "").lower()
+        host = host_of(url)
         with self._host_lock:
             slot = self._host_slots.get(host)
             if slot is None:

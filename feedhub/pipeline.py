@@ -16,11 +16,12 @@ import random
 import secrets
 import socket
 import threading
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 
 from feedhub import decide, dedupe
@@ -45,6 +46,7 @@ from feedhub.parsepool import Parser, body_hash
 from feedhub.publish import publish
 from feedhub.retention import prune_if_due
 from feedhub.routing import Routable, Router, routing_digest
+from feedhub.spread import host_of
 from feedhub.store import RoutedEntry, Store
 
 log = logging.getLogger(__name__)
@@ -116,15 +118,16 @@ class Hub:
 
         Claiming (see `Store.claim_due_sources`) lets several workers share one store: none
         fetches a source another has in hand. Up to two batches are in hand, topped up as
-        results are stored. Results are stored in the order the sources were claimed (due
-        order), not as fetches finish, so which source an article shared by several is
-        credited to is reproducible. The claims are renewed while the poll lasts. On
+        results are stored, each claim spread over hosts so that the fetches do not queue
+        for a few hosts' slots. Results are stored in the order the sources were claimed,
+        not as fetches finish, so which source an article shared by several is credited to
+        is reproducible. The claims are renewed while the poll lasts. On
         `stop`, fetches in flight finish and are stored; the others' claims are given back.
         """
         summary = PollSummary()
         batch = self.settings.fetch.concurrency
         in_hand: deque[tuple[SourceState, Future[FetchOutcome | SourceError]]] = deque()
-        more, after = True, 0
+        more, started = True, self.clock()
         with (
             self.parser.session(),
             self._renewing_claims(),
@@ -133,9 +136,9 @@ class Hub:
             while stop is None or not stop.is_set():
                 if more and len(in_hand) <= batch:
                     wanted = 2 * batch - len(in_hand)
-                    claimed = self._claim(wanted, everything, after=after)
+                    busy = Counter(host_of(state.fetch_url) for state, _ in in_hand)
+                    claimed = self._claim(wanted, everything, started=started, busy=busy)
                     more = len(claimed) == wanted
-                    after = max((state.id for state in claimed), default=after)
                     in_hand.extend((state, pool.submit(self._fetch, state)) for state in claimed)
                 if not in_hand:
                     break
@@ -171,14 +174,17 @@ class Hub:
             done.set()
             renewing.join()
 
-    def _claim(self, limit: int, everything: bool, *, after: int) -> list[SourceState]:
+    def _claim(
+        self, limit: int, everything: bool, *, started: datetime, busy: Counter[str]
+    ) -> list[SourceState]:
         return self.store.claim_due_sources(
             self.worker,
             self.clock(),
             self.settings.schedule.lease,
             limit,
             everything=everything,
-            after=after,
+            started=started,
+            busy=busy,
         )
 
     def publish_changed(self, *, refresh_site: bool = False) -> list[str]:

@@ -50,6 +50,7 @@ from feedhub.schema import (
     hub_state,
     sources,
 )
+from feedhub.spread import host_of, spread_over_hosts
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,8 @@ MAX_PER_SOURCE_SCAN = 20
 ROUTING_DIGEST = "routing_digest"  # in hub_state: the routing config stored articles follow
 # What storing a poll's result does to the source's claim: gives it back.
 _NO_LEASE: dict[str, Any] = {"lease_owner": None, "lease_until": None}
+# Due sources looked at per source claimed, to find other hosts to spread a claim over.
+SCAN = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,17 +253,20 @@ class Store:
         limit: int | None,
         *,
         everything: bool = False,
-        after: int = 0,
+        started: datetime | None = None,
+        busy: Mapping[str, int] | None = None,
     ) -> list[SourceState]:
-        """Claim up to `limit` due sources for `owner`, in due order.
+        """Claim up to `limit` due sources for `owner`: earliest due first, hosts in turn.
 
-        With `everything`, every scheduled source counts as due; they come in id order
-        from after the id `after`, so a caller claiming batch by batch gets each once.
-        The claim is a lease until now + `lease`, committed before anything is fetched:
-        other workers skip the sources until the poll's result is stored (which releases
-        it) or the lease runs out (the worker died: a live one renews its leases, see
-        `renew_claims`). On PostgreSQL the rows are picked with FOR UPDATE SKIP LOCKED,
-        so concurrent claims neither wait nor overlap.
+        With `everything`, every scheduled source not attempted since `started` (default:
+        `now`) counts as due, in id order, so a caller claiming batch by batch from one
+        start gets each once. Of up to `SCAN` times `limit` due sources, those claimed are
+        spread over hosts (`feedhub.spread`: `busy` counts the fetches the caller already
+        has in hand per host). The claim is a lease until now + `lease`, committed before
+        anything is fetched: other workers skip the sources until the poll's result is
+        stored (which releases it) or the lease runs out (the worker died: a live one
+        renews its leases, see `renew_claims`). On PostgreSQL the rows are picked with FOR
+        UPDATE SKIP LOCKED, so concurrent claims neither wait nor overlap.
         """
         # A source without a next due time is not scheduled (gone) until retried.
         due: list[sa.ColumnElement[bool]] = [
@@ -268,21 +274,26 @@ class Store:
             sources.c.next_due.is_not(None),
         ]
         if everything:
-            due.append(sources.c.id > after)
+            due.append(
+                sa.or_(sources.c.last_attempt.is_(None), sources.c.last_attempt < (started or now))
+            )
             order: tuple[sa.ColumnElement[Any], ...] = (sources.c.id,)
         else:
             due.append(sources.c.next_due <= now)
             order = (sources.c.next_due, sources.c.id)
         free = sa.or_(sources.c.lease_until.is_(None), sources.c.lease_until <= now)
         query = (
-            sa.select(sources.c.id)
+            sa.select(sources.c.id, sources.c.url, sources.c.effective_url)
             .where(*due, free)
             .order_by(*order)
-            .limit(limit)
+            .limit(None if limit is None else limit * SCAN)
             .with_for_update(skip_locked=True)
         )
         with self.writing() as connection:
-            claimed = list(connection.execute(query).scalars())
+            candidates = [
+                (row.id, host_of(row.effective_url or row.url)) for row in connection.execute(query)
+            ]
+            claimed = spread_over_hosts(candidates, limit or len(candidates), busy or {})
             if not claimed:
                 return []
             connection.execute(
@@ -290,10 +301,9 @@ class Store:
                 .where(sources.c.id.in_(claimed))
                 .values(lease_owner=owner, lease_until=now + lease)
             )
-            rows = connection.execute(
-                sa.select(sources).where(sources.c.id.in_(claimed)).order_by(*order)
-            )
-            return [_source_state(row) for row in rows]
+            rows = connection.execute(sa.select(sources).where(sources.c.id.in_(claimed)))
+            states = {row.id: _source_state(row) for row in rows}
+            return [states[source_id] for source_id in claimed]
 
     def renew_claims(self, owner: str, until: datetime) -> None:
         """Extend `owner`'s leases: a worker polling slowly keeps its sources, a dead one

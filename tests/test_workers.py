@@ -68,9 +68,9 @@ def configured(count: int) -> list[SourceSettings]:
     ]
 
 
-def polled(state: SourceState) -> PollResult:
+def polled(state: SourceState, at: datetime = NOW) -> PollResult:
     outcome = NotModified(url=state.url, headers={})
-    return decide.after_success(state, outcome, NOW, TIMING, body_hash=None, feed_hint_seconds=None)
+    return decide.after_success(state, outcome, at, TIMING, body_hash=None, feed_hint_seconds=None)
 
 
 def routed(body: bytes, *categories: str) -> list[RoutedEntry]:
@@ -187,13 +187,16 @@ def test_everything_is_claimed_batch_by_batch_once(stores: Callable[[], Store]) 
     store.sync_sources(configured(5), NOW)
     [first] = store.claim_due_sources("w", NOW, LEASE, 1)
     store.record_poll(first.id, polled(first))
+    started = NOW + timedelta(seconds=1)
     seen: list[int] = []
-    while batch := store.claim_due_sources(
-        "w", NOW, LEASE, 2, everything=True, after=max(seen, default=0)
-    ):
+    while batch := store.claim_due_sources("w", started, LEASE, 2, everything=True):
         seen += [state.id for state in batch]
+        for state in batch:  # stored: no longer leased, but attempted since the start
+            store.record_poll(state.id, polled(state, at=started))
     assert len(seen) == 5 and seen == sorted(seen)  # the one not due too, in id order
     assert first.id in seen
+    later = started + timedelta(seconds=1)
+    assert store.claim_due_sources("w", later, LEASE, 2, everything=True, started=started) == []
 
 
 def test_one_article_stored_from_several_sources_at_once_has_one_primary(
