@@ -128,6 +128,7 @@ class Hub:
         batch = self.settings.fetch.concurrency
         in_hand: deque[tuple[SourceState, Future[FetchOutcome | SourceError]]] = deque()
         more, started = True, self.clock()
+        unrecorded = Unrecorded(self.store, limit=batch)
         with (
             self.parser.session(),
             self._renewing_claims(),
@@ -143,13 +144,16 @@ class Hub:
                 if not in_hand:
                     break
                 state, future = in_hand.popleft()
-                self._process(state, future, summary)
+                if not future.done() and unrecorded.worth_storing():
+                    unrecorded.store()  # while the fetch finishes
+                self._process(state, future, summary, unrecorded)
             not_started = [state.id for state, future in in_hand if future.cancel()]
             if not_started:
                 self.store.release_sources(self.worker, not_started)
             for state, future in in_hand:
                 if not future.cancelled():
-                    self._process(state, future, summary)
+                    self._process(state, future, summary, unrecorded)
+            unrecorded.store()
         return summary
 
     @contextmanager
@@ -235,6 +239,7 @@ class Hub:
         state: SourceState,
         future: Future[FetchOutcome | SourceError],
         summary: PollSummary,
+        unrecorded: Unrecorded,
     ) -> None:
         summary.polled += 1
         source = self._source(state)
@@ -242,14 +247,16 @@ class Hub:
         outcome = future.result()
         now = self.clock()
         if isinstance(outcome, SourceError):
-            self._record(state, decide.after_failure(state, outcome, now, timing), summary)
+            self._record(
+                state, decide.after_failure(state, outcome, now, timing), summary, unrecorded
+            )
             return
         digest = body_hash(outcome) if isinstance(outcome, Fetched) else None
         succeeded = partial(decide.after_success, state, outcome, now, timing, body_hash=digest)
         if not isinstance(outcome, Fetched) or digest == state.body_hash:
             # Nothing new: no parse, no entries written, nothing to republish.
             result = succeeded(feed_hint_seconds=state.feed_hint_seconds)
-            self._record(state, result, summary)
+            self._record(state, result, summary, unrecorded)
             log.info(
                 "%s: %s",
                 state.name,
@@ -259,7 +266,9 @@ class Hub:
         try:
             parsed = self.parser.finish(state.id, outcome)
         except SourceError as error:
-            self._record(state, decide.after_failure(state, error, now, timing), summary)
+            self._record(
+                state, decide.after_failure(state, error, now, timing), summary, unrecorded
+            )
             return
         document = parsed.document
         routed = [
@@ -301,9 +310,11 @@ class Hub:
             spread=self.draw(),
         )
 
-    def _record(self, state: SourceState, result: PollResult, summary: PollSummary) -> None:
-        """Store a poll that brought no entries (a failure, a wait, a 304, an unchanged body)."""
-        self.store.record_poll(state.id, result)
+    def _record(
+        self, state: SourceState, result: PollResult, summary: PollSummary, unrecorded: Unrecorded
+    ) -> None:
+        """Note a poll that brought no entries (a failure, a wait, a 304, an unchanged body)."""
+        unrecorded.add(state.id, result)
         self._note(state, result, summary)
         if result.last_success != result.last_attempt:
             log.warning("%s: %s", state.name, result.last_error)
@@ -315,6 +326,35 @@ class Hub:
         for event in result.events:
             level = logging.INFO if event.change is HealthChange.RECOVERED else logging.WARNING
             log.log(level, "%s", event.message)
+
+
+class Unrecorded:
+    """Polls that brought no entries, stored `limit` at a time in one transaction.
+
+    Each would otherwise cost a write transaction of its own, about as much as the
+    conditional GET behind a 304. The poll stores them when it would wait for a fetch
+    anyway and a quarter of `limit` are waiting, when `limit` are, and at its end; a crash
+    before that loses only the polls' outcomes, and the sources are polled again once
+    their claims run out.
+    """
+
+    def __init__(self, store: Store, *, limit: int) -> None:
+        self._store = store
+        self._limit = limit
+        self._polls: list[tuple[int, PollResult]] = []
+
+    def add(self, source_id: int, result: PollResult) -> None:
+        self._polls.append((source_id, result))
+        if len(self._polls) >= self._limit:
+            self.store()
+
+    def worth_storing(self) -> bool:
+        return len(self._polls) >= max(1, self._limit // 4)
+
+    def store(self) -> None:
+        if self._polls:
+            self._store.record_polls(self._polls)
+            self._polls = []
 
 
 def worker_name() -> str:

@@ -354,11 +354,11 @@ class Store:
                 sa.select(sa.func.min(sources.c.next_due)).where(sources.c.active.is_(True))
             ).scalar()
 
-    def record_poll(
-        self, source_id: int, result: PollResult, *, site_link: str | None = None
-    ) -> None:
+    def record_polls(self, polls: Sequence[tuple[int, PollResult]]) -> None:
+        """Store polls that brought no entries (by source id), in one transaction."""
         with self.writing() as connection:
-            _update_source(connection, source_id, result, site_link)
+            for source_id, result in polls:
+                _update_source(connection, source_id, result, None)
 
     def retry_source(self, url: str, now: datetime) -> bool:
         """Make a source due now, gone or backing off; False if the store does not know it."""

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import feedparser
 import pytest
+import sqlalchemy as sa
 from lxml import etree
 
 from feedhub import decide
@@ -32,7 +33,7 @@ from feedhub.models import (
 )
 from feedhub.pipeline import Hub
 from feedhub.scheduler import Daemon
-from feedhub.schema import entries
+from feedhub.schema import entries, sources
 from feedhub.status import render_table, source_statuses
 from tests.conftest import ATOM_SCHEMA, ConfigWriter, FakeClock, open_hub, run_feedhub
 from tests.httpserver import FeedServer, Reply, Request
@@ -156,6 +157,34 @@ def test_an_unchanged_body_without_validators_is_not_parsed_or_stored(
     feed_server.route("/plain", Reply(200, rss("Changed"), {"Content-Type": "text/xml"}))
     clock.advance(timedelta(minutes=31))
     assert hub.run_once().new_entries == 1  # a changed body is parsed again
+
+
+def test_many_304s_are_stored_together_and_every_one_is_recorded(
+    feed_server: FeedServer, write_config: ConfigWriter, clock: FakeClock
+) -> None:
+    urls = [feed_server.route(f"/f{n}", Reply.feed(rss(f"Feed {n}"))) for n in range(12)]
+    config = write_config(
+        [{"url": url, "name": f"Feed {n}"} for n, url in enumerate(urls)],
+        fetch={"concurrency": 8},
+    )
+    hub = polite_hub(config, clock)
+    hub.run_once()
+    clock.advance(timedelta(minutes=31))
+    transactions: list[object] = []
+
+    def count(connection: sa.Connection) -> None:
+        if connection.get_execution_options().get("feedhub_write"):
+            transactions.append(connection)
+
+    sa.event.listen(hub.store.engine, "begin", count)
+    assert hub.run_once().polled == 12
+    sa.event.remove(hub.store.engine, "begin", count)
+    states = hub.store.source_states()
+    assert {(state.last_status, state.last_attempt) for state in states} == {(304, clock.now)}
+    with hub.store.reading() as connection:  # every claim given back with its result
+        assert connection.execute(sa.select(sources.c.lease_owner).distinct()).all() == [(None,)]
+    # Stored two or more at a time (a quarter of the concurrency), plus the claims.
+    assert len(transactions) <= 12 // 2 + 2
 
 
 # --- when a source is next due --------------------------------------------------

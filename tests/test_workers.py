@@ -156,7 +156,7 @@ def test_a_dead_workers_claims_are_taken_over_when_its_lease_runs_out(
 def test_storing_a_poll_gives_the_claim_back(stores: Callable[[], Store]) -> None:
     first, second = opened(stores, 2, known=2)
     one, other = first.claim_due_sources("first", NOW, LEASE, 10)
-    first.record_poll(one.id, dataclasses.replace(polled(one), next_due=NOW))
+    first.record_polls([(one.id, dataclasses.replace(polled(one), next_due=NOW))])
     report = first.store_entries(
         other, routed(shared_articles(1)), dataclasses.replace(polled(other), next_due=NOW), NOW
     )
@@ -170,7 +170,7 @@ def test_a_polled_source_is_not_claimed_again_before_it_is_due(
 ) -> None:
     first, second = opened(stores, 2, known=1)
     [state] = first.claim_due_sources("first", NOW, LEASE, 10)
-    first.record_poll(state.id, polled(state))
+    first.record_polls([(state.id, polled(state))])
     assert second.claim_due_sources("second", NOW + LEASE, LEASE, 10) == []
     assert ids(second.claim_due_sources("second", NOW + TIMING.interval, LEASE, 10)) == {state.id}
 
@@ -186,13 +186,13 @@ def test_everything_is_claimed_batch_by_batch_once(stores: Callable[[], Store]) 
     store = stores()
     store.sync_sources(configured(5), NOW)
     [first] = store.claim_due_sources("w", NOW, LEASE, 1)
-    store.record_poll(first.id, polled(first))
+    store.record_polls([(first.id, polled(first))])
     started = NOW + timedelta(seconds=1)
     seen: list[int] = []
     while batch := store.claim_due_sources("w", started, LEASE, 2, everything=True):
         seen += [state.id for state in batch]
         for state in batch:  # stored: no longer leased, but attempted since the start
-            store.record_poll(state.id, polled(state, at=started))
+            store.record_polls([(state.id, polled(state, at=started))])
     assert len(seen) == 5 and seen == sorted(seen)  # the one not due too, in id order
     assert first.id in seen
     later = started + timedelta(seconds=1)
