@@ -6,11 +6,13 @@ by `publish`, which writes them; nothing here touches the store or the disk.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+from feedhub import __version__
 from feedhub.config import Settings
 from feedhub.models import PublishedEntry
 from feedhub.routing import ALL
@@ -44,6 +46,13 @@ def feeds_of(settings: Settings) -> list[FeedInfo]:
         FeedInfo(slug, category.title, base, category.max_per_source)
         for slug, category in settings.categories.items()
     ]
+
+
+def feeds_digest(settings: Settings) -> str:
+    """What every feed document is written from besides its entries: the feeds' titles and
+    URLs, how many entries they show, and feedhub's version (it names itself in them)."""
+    shown = (__version__, feeds_of(settings), settings.hub.max_entries)
+    return hashlib.sha256(repr(shown).encode("utf-8")).hexdigest()
 
 
 def newest_update(published: Sequence[PublishedEntry]) -> datetime:

@@ -9,6 +9,7 @@ identical bytes, which `publish` then does not rewrite.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,7 +19,16 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from feedhub import __version__
 from feedhub.config import Settings
-from feedhub.feeds import ATOM, JSON_FEED, RSS, SOURCES_OPML, FeedInfo, newest_update, public_url
+from feedhub.feeds import (
+    ATOM,
+    JSON_FEED,
+    RSS,
+    SOURCES_OPML,
+    FeedInfo,
+    feeds_of,
+    newest_update,
+    public_url,
+)
 from feedhub.models import PublishedEntry, SourceHealth, SourceState
 from feedhub.routing import ALL
 
@@ -50,7 +60,7 @@ class SourceRow:
     link: str | None  # its web site, else its feed, when either is public
     health: str
     entries: int
-    last_success: datetime | None  # shown only while failing: it changes at every good poll
+    last_success: datetime | None  # only while failing or gone: it changes at every good poll
     problem: str | None  # the last error or warning
 
 
@@ -78,11 +88,26 @@ def source_rows(
                 link=public_url(site_links.get(source.url)) or public_url(source.url),
                 health=state.health.value if state else SourceHealth.NEW.value,
                 entries=state.entries if state else 0,
-                last_success=state.last_success if state else None,
+                last_success=state.last_success if state and _troubled(state) else None,
                 problem=state.last_error if state else None,
             )
         )
     return rows
+
+
+def _troubled(state: SourceState) -> bool:
+    return state.health in (SourceHealth.FAILING, SourceHealth.GONE)
+
+
+def site_digest(
+    settings: Settings, sources: Sequence[SourceRow], site_links: Mapping[str, str]
+) -> str:
+    """What the front page and sources.opml show besides the feeds' entries: the hub's and
+    feeds' titles, the sources as configured, their health rows and web sites. Entries
+    changing mark their feeds to republish, which rewrites the site anyway."""
+    links = sorted(site_links.items())
+    shown = (settings.hub, feeds_of(settings), settings.sources, sources, links)
+    return hashlib.sha256(repr(shown).encode("utf-8")).hexdigest()
 
 
 def render_front_page(

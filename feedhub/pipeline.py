@@ -43,7 +43,7 @@ from feedhub.models import (
     SourceState,
 )
 from feedhub.parsepool import Parser, body_hash
-from feedhub.publish import publish
+from feedhub.publish import feeds_are_current, publish, site_is_current
 from feedhub.retention import prune_if_due
 from feedhub.routing import Routable, Router, routing_digest
 from feedhub.spread import host_of
@@ -108,7 +108,7 @@ class Hub:
         """Poll what is due (everything, if asked), then republish what changed."""
         summary = self.poll(everything=everything, stop=stop)
         prune_if_due(self.store, self.settings.hub, self.clock())
-        summary.published = self.publish_changed(refresh_site=summary.polled > 0)
+        summary.published = self.publish_changed()
         if summary.health_events or not health_feed_path(self.settings).exists():
             publish_health(self.store, self.settings)
         return summary
@@ -191,9 +191,13 @@ class Hub:
             busy=busy,
         )
 
-    def publish_changed(self, *, refresh_site: bool = False) -> list[str]:
+    def publish_changed(self) -> list[str]:
         """Republish the feeds whose entries changed, or whose files are missing, and the
-        front page and sources.opml with them (or when asked: polls change sources' health)."""
+        front page and sources.opml with them, or when what they show of the sources and
+        the config changed; every feed when the config changed what the feeds show."""
+        if not feeds_are_current(self.store, self.settings):
+            publish(self.store, self.settings)  # the config renamed, added or resized feeds
+            return sorted(self._slugs())
         output = self.settings.hub.output_dir
         missing = {
             feed.slug
@@ -202,7 +206,7 @@ class Hub:
         }
         targets = sorted((self.store.dirty_categories() | missing) & self._slugs())
         site_missing = not all((output / name).exists() for name in SITE_FILES)
-        if targets or refresh_site or site_missing:
+        if targets or site_missing or not site_is_current(self.store, self.settings):
             publish(self.store, self.settings, only=targets, forced=missing)
         return targets
 

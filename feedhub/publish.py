@@ -28,11 +28,12 @@ from feedhub.feeds import (
     RSS,
     SOURCES_OPML,
     FeedInfo,
+    feeds_digest,
     feeds_of,
     newest_update,
     public_url,
 )
-from feedhub.frontpage import render_front_page, source_rows, summarize_feed
+from feedhub.frontpage import render_front_page, site_digest, source_rows, summarize_feed
 from feedhub.jsonfeed import render_json_feed
 from feedhub.models import PublishedEntry
 from feedhub.opml import render_opml
@@ -42,6 +43,8 @@ from feedhub.store import Store
 log = logging.getLogger(__name__)
 
 GENERATOR_URI = "https://github.com/feedhub/feedhub"
+SITE_DIGEST = "site_digest"  # in hub_state: what the site was last written from
+FEEDS_DIGEST = "feeds_digest"  # in hub_state: what all the feeds were last written from
 _ATOM_ENTRY = "{http://www.w3.org/2005/Atom}entry"
 _ATOM_LINK = "{http://www.w3.org/2005/Atom}link"
 
@@ -81,7 +84,15 @@ def publish(
                 feed.slug, settings.hub.max_entries, feed.max_per_source
             )
     written += write_site(store, settings, latest)
+    if wanted is None:
+        store.set_hub_state(FEEDS_DIGEST, feeds_digest(settings))
     return written
+
+
+def feeds_are_current(store: Store, settings: Settings) -> bool:
+    """Whether the feeds were last all written with the titles, URLs and sizes the config
+    now gives them (see `feedhub.feeds.feeds_digest`)."""
+    return store.hub_state(FEEDS_DIGEST) == feeds_digest(settings)
 
 
 def write_feed(
@@ -113,7 +124,17 @@ def write_site(
         FRONT_PAGE: render_front_page(settings.hub.title, feeds, sources),
         SOURCES_OPML: render_opml(settings, site_links),
     }
-    return _write_all(settings.hub.output_dir, "", documents, store)
+    written = _write_all(settings.hub.output_dir, "", documents, store)
+    store.set_hub_state(SITE_DIGEST, site_digest(settings, sources, site_links))
+    return written
+
+
+def site_is_current(store: Store, settings: Settings) -> bool:
+    """Whether the site (front page, sources.opml) shows what it would show if written now,
+    the feeds' entries aside (see `feedhub.frontpage.site_digest`)."""
+    site_links = store.site_links()
+    sources = source_rows(settings, store.source_states(), site_links)
+    return store.hub_state(SITE_DIGEST) == site_digest(settings, sources, site_links)
 
 
 def _write_all(

@@ -245,6 +245,15 @@ class Store:
                     sources.update().where(sources.c.id.in_(gone)).values(active=False)
                 )
 
+    def hub_state(self, name: str) -> str | None:
+        """A small named value the hub keeps in the store."""
+        with self.reading() as connection:
+            return read_state(connection, name)
+
+    def set_hub_state(self, name: str, value: str) -> None:
+        with self.writing() as connection:
+            write_state(connection, name, value)
+
     def claim_due_sources(
         self,
         owner: str,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -15,11 +15,12 @@ import pytest
 from feedhub.feeds import FeedInfo
 from feedhub.frontpage import FeedSummary, SourceRow, render_front_page
 from feedhub.models import PublishedEntry, PublishedSource
-from tests.conftest import ConfigWriter
-from tests.httpserver import FeedServer
+from tests.conftest import ConfigWriter, FakeClock, open_hub
+from tests.httpserver import FeedServer, Reply
 from tests.published_site import HOSTILE_SOURCE, SCRIPT_TITLE, Site, served_site
 from tests.test_outputs import CONTENT_TYPES, FEEDS
 from tests.test_pipeline import SEED_TITLE
+from tests.test_polite import rss
 from tests.test_serve import request
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -150,3 +151,41 @@ def test_feed_text_is_escaped_and_only_web_links_are_followed() -> None:
     assert problem.findtext("span[@class='since']") == "never polled successfully"
     titles = {link.get("title") for link in dom.xpath("//link[@rel='alternate']")}
     assert titles == {f'News "&" <Views> ({label})' for label in ("Atom", "RSS", "JSON Feed")}
+
+
+def test_the_site_follows_the_sources_and_the_config_when_no_entry_changed(
+    feed_server: FeedServer, write_config: ConfigWriter, clock: FakeClock
+) -> None:
+    # A warm poll that changes nothing skips the site; these changes must not be skipped.
+    ok = feed_server.route("/ok", Reply.feed(rss("Steady")))
+    broken = feed_server.route("/broken", Reply(500, b"down"))
+    sources = [{"url": ok, "name": "Steady"}, {"url": broken, "name": "Broken"}]
+    hub = open_hub(write_config(sources), clock)
+    hub.run_once()
+    front = hub.settings.hub.output_dir / "index.html"
+    assert "HTTP 500" in front.read_text()
+    before = front.read_bytes()
+    clock.advance(timedelta(hours=1))
+    hub.run_once(everything=True)  # a 304 and the same failure: the same page
+    assert front.read_bytes() == before
+    feed_server.route("/broken", Reply(503, b"busy"))  # still failing, another problem
+    clock.advance(timedelta(days=1))
+    hub.run_once(everything=True)
+    assert "HTTP 503" in front.read_text()
+    retitled = open_hub(write_config(sources, hub={"title": "Renamed hub"}), clock)
+    assert retitled.run_once().polled == 0
+    assert "Renamed hub" in front.read_text()
+
+
+def test_a_renamed_category_is_republished_without_waiting_for_new_entries(
+    feed_server: FeedServer, write_config: ConfigWriter, clock: FakeClock
+) -> None:
+    sources = [{"url": feed_server.route("/ok", Reply.feed(rss("Steady"))), "name": "Steady"}]
+    named = {"news": {"title": "News", "match": ["Steady"]}}
+    open_hub(write_config(sources, named), clock).run_once()
+    renamed = {"news": {"title": "World news", "match": ["Steady"]}}
+    hub = open_hub(write_config(sources, renamed), clock)
+    assert hub.run_once().polled == 0
+    atom = (hub.settings.hub.output_dir / "news" / "atom.xml").read_text()
+    assert "<title>World news</title>" in atom
+    assert hub.run_once().published == []  # and once is enough
