@@ -178,8 +178,11 @@ def plain_text(value: str | None, *, is_html: bool) -> str:
     """Text for a title: tags removed, entities decoded once, whitespace collapsed."""
     if not value:
         return ""
-    if is_html:
-        text = html.unescape(nh3.clean(value, tags=set()))
+    if is_html and ("<" in value or "&" in value):
+        # Forbidden characters go first: nh3 cannot take lone surrogates.
+        text = html.unescape(nh3.clean(strip_forbidden(value), tags=set()))
+    elif is_html:
+        text = value  # no tag and no entity: cleaning would give it back unchanged
     else:
         text = _ENTITY.sub(lambda found: html.unescape(found.group(0)), value)
     return _WHITESPACE.sub(" ", strip_forbidden(text)).strip()

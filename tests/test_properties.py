@@ -11,6 +11,7 @@ enclosures, items vanishing and coming back; the clock jumps past retention.
 
 from __future__ import annotations
 
+import html
 import tempfile
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,12 +19,13 @@ from html import escape
 from pathlib import Path
 
 import feedparser
+import nh3
 import tomlkit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from feedhub.config import load_config
-from feedhub.normalize import canonical_link
+from feedhub.normalize import canonical_link, plain_text
 from feedhub.pipeline import Hub
 from feedhub.store import Store
 from tests.conftest import FakeClock
@@ -184,3 +186,23 @@ def test_published_feeds_stay_valid_and_free_of_repeats(
         finally:
             hub.close()
             hub.store.close()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.text(
+        alphabet=st.characters(blacklist_characters="<&", blacklist_categories=("Cs",)),
+        max_size=80,
+    )
+)
+def test_a_title_without_tags_or_entities_reads_as_the_html_cleaner_would_read_it(
+    text: str,
+) -> None:
+    # plain_text skips nh3 for such titles; this is what nh3 would have made of them.
+    cleaned = html.unescape(nh3.clean(text, tags=set()))
+    assert plain_text(text, is_html=True) == plain_text(cleaned, is_html=False)
+
+
+def test_a_title_with_a_lone_surrogate_is_cleaned_not_a_crash() -> None:
+    assert plain_text("<b>broken \ud800title</b>", is_html=True) == "broken title"
+    assert plain_text("broken \udfff title", is_html=True) == "broken title"
