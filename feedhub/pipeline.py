@@ -90,6 +90,7 @@ class Hub:
         self.parser = Parser(self.limits)
         self.worker = worker_name()  # whose claims this hub's polls hold
         self._sources = {source.url: source for source in settings.sources}
+        self._config_published = False  # whether the outputs were checked against settings
 
     def close(self) -> None:
         self.fetcher.close()
@@ -108,7 +109,7 @@ class Hub:
         """Poll what is due (everything, if asked), then republish what changed."""
         summary = self.poll(everything=everything, stop=stop)
         prune_if_due(self.store, self.settings.hub, self.clock())
-        summary.published = self.publish_changed()
+        summary.published = self.publish_changed(polled=summary.polled > 0)
         if summary.health_events or not health_feed_path(self.settings).exists():
             publish_health(self.store, self.settings)
         return summary
@@ -191,13 +192,16 @@ class Hub:
             busy=busy,
         )
 
-    def publish_changed(self) -> list[str]:
+    def publish_changed(self, *, polled: bool) -> list[str]:
         """Republish the feeds whose entries changed, or whose files are missing, and the
-        front page and sources.opml with them, or when what they show of the sources and
-        the config changed; every feed when the config changed what the feeds show."""
-        if not feeds_are_current(self.store, self.settings):
+        front page and sources.opml with them, or when what they show of the sources (after
+        a poll) or of the config (a hub's first publish) changed; every feed when the config
+        changed what the feeds show. An idle tick compares nothing but the dirty marks."""
+        if not self._config_published and not feeds_are_current(self.store, self.settings):
             publish(self.store, self.settings)  # the config renamed, added or resized feeds
+            self._config_published = True
             return sorted(self._slugs())
+        site_may_differ = polled or not self._config_published
         output = self.settings.hub.output_dir
         missing = {
             feed.slug
@@ -206,8 +210,13 @@ class Hub:
         }
         targets = sorted((self.store.dirty_categories() | missing) & self._slugs())
         site_missing = not all((output / name).exists() for name in SITE_FILES)
-        if targets or site_missing or not site_is_current(self.store, self.settings):
+        if (
+            targets
+            or site_missing
+            or (site_may_differ and not site_is_current(self.store, self.settings))
+        ):
             publish(self.store, self.settings, only=targets, forced=missing)
+        self._config_published = True
         return targets
 
     def publish_all(self) -> None:
