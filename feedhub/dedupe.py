@@ -19,6 +19,7 @@ which stored entry each one is, and whether a change may be stored now.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -33,6 +34,7 @@ DIGEST_CHARS = 32
 _FALLBACK_PREFIX = "title:"
 
 
+@functools.lru_cache(maxsize=4096)  # storing a poll digests each name about four times
 def digest(name: str) -> str:
     """The fixed-size form in which keys and aliases are stored and looked up."""
     return hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:DIGEST_CHARS]

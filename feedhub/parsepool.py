@@ -93,6 +93,9 @@ class Parser:
         self._waiting = 0  # bytes of the bodies started and not finished yet
         # What each started body went to: (the pool, its future), by source id.
         self._futures: dict[int, tuple[ProcessPoolExecutor, Future[ParsedFeed]]] = {}
+        # Bodies started while there was no backlog: parsed by `finish`, unless the
+        # workers start before it comes to them.
+        self._inline: dict[int, Fetched] = {}
 
     @contextmanager
     def session(self) -> Iterator[Parser]:
@@ -107,13 +110,19 @@ class Parser:
         with self._lock:
             self._waiting += len(fetched.body)
             if self._pool is None and self._waiting < self.backlog:
-                return  # `finish` parses it in the storing thread
+                self._inline[key] = fetched  # `finish` parses it in the storing thread
+                return
+            # The workers take the bodies waiting inline too, oldest (stored first) first.
+            for waiting_key, waiting in self._inline.items():
+                self._futures[waiting_key] = self._submit(waiting)
+            self._inline.clear()
             self._futures[key] = self._submit(fetched)
 
     def finish(self, key: int, fetched: Fetched) -> ParsedFeed:
         """The parsed document of `fetched`; raise a SourceError when it is no feed."""
         with self._lock:
             self._waiting = max(0, self._waiting - len(fetched.body))
+            self._inline.pop(key, None)
             started = self._futures.pop(key, None)
         if started is None:
             return parse_fetched(fetched.body, fetched.url, fetched.headers, self.limits)
@@ -137,6 +146,7 @@ class Parser:
         with self._lock:
             pool, self._pool = self._pool, None
             self._futures.clear()
+            self._inline.clear()
             self._waiting = 0
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

@@ -107,6 +107,9 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     _use_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # A checkpoint every 40 MB of WAL instead of 4 MB: a cold poll writing thousands of
+    # entries checkpoints (and syncs the database file) a tenth as often.
+    cursor.execute("PRAGMA wal_autocheckpoint=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 

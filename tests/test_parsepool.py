@@ -117,3 +117,18 @@ def test_a_killed_worker_costs_no_document() -> None:
     assert [entry.title for entry in parsed.entries][:1] == ["Story 2.0 & more"]
     assert parsed.document.title == "Feed 2"
     assert multiprocessing.active_children() == []
+
+
+def test_bodies_waiting_inline_go_to_the_workers_when_they_start() -> None:
+    # The first bodies of a cold poll arrive before there is a backlog; once the workers
+    # start, they parse those too instead of leaving them to the storing thread.
+    first, second = fetched(1), fetched(2)
+    parser = Parser(DocumentLimits(), workers=1, backlog=len(first.body) + 1)
+    with parser.session():
+        parser.start(1, first)
+        assert parser.in_workers == 0
+        parser.start(2, second)  # the backlog is reached: the workers start
+        assert parser.in_workers == 2
+        alone = parse_fetched(first.body, first.url, first.headers, DocumentLimits())
+        assert parser.finish(1, first) == alone
+        assert parser.finish(2, second).document.title == "Feed 2"
