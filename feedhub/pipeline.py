@@ -101,7 +101,7 @@ class Hub:
         self.store.sync_sources(self.settings.sources, self.clock())
         digest = routing_digest(self.settings.categories, self.settings.sources)
         if self.store.reroute(digest, self._route_stored):
-            log.info("routing changed: stored entries re-routed into their categories")
+            log.info("routing changed: stored entries moved into their new categories")
 
     def run_once(
         self, *, everything: bool = False, stop: threading.Event | None = None

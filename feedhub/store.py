@@ -481,7 +481,8 @@ class Store:
 
     def reroute(self, digest: str, route: Callable[[str, Routable], frozenset[str]]) -> bool:
         """Route every stored article again if routing changed since they were routed
-        (`digest`, see `feedhub.routing.routing_digest`); return whether it did.
+        (`digest`, see `feedhub.routing.routing_digest`); return whether any article
+        moved into or out of a category.
 
         `route(source URL, entry)` gives an entry's categories; an article is in those
         of its own entry and of its copies from other sources. Articles keep their place
@@ -536,9 +537,10 @@ class Store:
             ]
             if added:
                 connection.execute(entry_categories.insert(), added)
-            _mark_dirty(connection, {slug for _, slug in before ^ after})
+            moved = before ^ after
+            _mark_dirty(connection, {slug for _, slug in moved})
             write_state(connection, ROUTING_DIGEST, digest)
-        return True
+        return bool(moved)
 
     def category_sizes(self) -> dict[str, int]:
         query = sa.select(entry_categories.c.category, sa.func.count()).group_by(

@@ -157,3 +157,15 @@ def test_an_unchanged_routing_config_re_routes_nothing(
     digest = routing_digest(one.hub.settings.categories, one.hub.settings.sources)
     assert not one.hub.store.reroute(digest, lambda url, entry: frozenset())
     assert [entry.title for entry in one.published("energy")] == ["Oil rises"]
+
+
+def test_only_a_routing_change_that_moves_articles_says_so(
+    tmp_path: Path, write_config: ConfigWriter
+) -> None:
+    one = Sources(tmp_path, write_config, categories={"energy": {"title": "E", "keywords": ["x"]}})
+    # The first routing of an empty store (a new hub) moves nothing.
+    assert not one.hub.store.reroute("first", lambda url, entry: frozenset({ALL, "energy"}))
+    one.poll(rss(item("Oil rises", guid="o", link="https://news.example/oil")))
+    assert one.hub.store.reroute("second", lambda url, entry: frozenset({ALL, "energy"}))
+    assert one.hub.store.dirty_categories() == {"energy"}
+    assert not one.hub.store.reroute("third", lambda url, entry: frozenset({ALL, "energy"}))
