@@ -88,15 +88,11 @@ def source_rows(
                 link=public_url(site_links.get(source.url)) or public_url(source.url),
                 health=state.health.value if state else SourceHealth.NEW.value,
                 entries=state.entries if state else 0,
-                last_success=state.last_success if state and _troubled(state) else None,
+                last_success=state.last_success if state and state.health.troubled else None,
                 problem=state.last_error if state else None,
             )
         )
     return rows
-
-
-def _troubled(state: SourceState) -> bool:
-    return state.health in (SourceHealth.FAILING, SourceHealth.GONE)
 
 
 def site_digest(

@@ -132,6 +132,11 @@ class SourceHealth(StrEnum):
     FAILING = "failing"
     GONE = "gone"
 
+    @property
+    def troubled(self) -> bool:
+        """Failing or gone: counted as failing by a poll, shown with its last success."""
+        return self in (SourceHealth.FAILING, SourceHealth.GONE)
+
 
 @dataclass(frozen=True, slots=True)
 class SourceState:

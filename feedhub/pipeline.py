@@ -39,7 +39,6 @@ from feedhub.models import (
     FetchOutcome,
     HealthChange,
     PollResult,
-    SourceHealth,
     SourceState,
 )
 from feedhub.parsepool import Parser, body_hash
@@ -333,7 +332,7 @@ class Hub:
             log.warning("%s: %s", state.name, result.last_error)
 
     def _note(self, state: SourceState, result: PollResult, summary: PollSummary) -> None:
-        if result.health in (SourceHealth.FAILING, SourceHealth.GONE):
+        if result.health.troubled:
             summary.failed += 1
         summary.health_events += len(result.events)
         for event in result.events:
