@@ -15,7 +15,7 @@ def fetch_default(name: str) -> Callable[[], int]:
     """feedhub's default `[fetch]` value of `name`."""
 
     def default() -> int:
-        from feedhub.config import FetchSettings
+        from feedhub.config.settings import FetchSettings
 
         return int(getattr(FetchSettings(), name))
 
@@ -24,7 +24,7 @@ def fetch_default(name: str) -> Callable[[], int]:
 
 def parse_processes() -> int:
     """How many parsing workers feedhub starts here."""
-    from feedhub.parsepool import parse_workers
+    from feedhub.parse.pool import parse_workers
 
     return parse_workers()
 

@@ -235,9 +235,9 @@ def publish_row(size: int, options: Options) -> tuple[Row, str]:
 
 def fill_store(url: str, size: int, sources: Sequence[Source]) -> None:
     """A store of `size` entries over `sources`, each in "all" and one of the categories."""
-    from feedhub.schema import categories, entries, entry_categories
-    from feedhub.schema import sources as source_table
-    from feedhub.store import Store
+    from feedhub.store.facade import Store
+    from feedhub.store.schema import categories, entries, entry_categories
+    from feedhub.store.schema import sources as source_table
 
     store = Store.open(url)
     slugs = [feedhub_hub.slug(label) for label in corpus.LABELS]
@@ -299,7 +299,7 @@ def _entry_row(number: int, sources: int, start: datetime, rng: random.Random) -
 
 def newest_entries_plan(url: str) -> str:
     """SQLite's plan for one category's newest entries, as `feedhub publish` asks for them."""
-    from feedhub.store import Store, latest_entries_query
+    from feedhub.store.facade import Store, latest_entries_query
 
     store = Store.open(url)
     try:
@@ -317,9 +317,9 @@ def newest_entries_plan(url: str) -> str:
 
 def idle_row(options: Options) -> Row:
     """Mean CPU (process time) of `Hub.run_once` when no source is due."""
-    from feedhub.config import load_config
-    from feedhub.pipeline import Hub
-    from feedhub.store import Store
+    from feedhub.app.hub import Hub
+    from feedhub.config.settings import load_config
+    from feedhub.store.facade import Store
 
     _progress(f"idle: {options.ticks} ticks with {options.idle_sources} sources, none due")
     work = options.work / "idle"

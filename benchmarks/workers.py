@@ -42,9 +42,9 @@ from benchmarks.contenders import REPO
 from benchmarks.contenders.feedhub_hub import config_toml
 from benchmarks.context import Context, Source
 from benchmarks.server import Site, loopback_hosts, serving
-from feedhub.config import load_config
-from feedhub.schema import entries, sources
-from feedhub.store import Store
+from feedhub.config.settings import load_config
+from feedhub.store.facade import Store
+from feedhub.store.schema import entries, sources
 
 WORK = REPO / "benchmarks" / "_work" / "workers"
 DEFAULT_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -1,5 +1,5 @@
 """`python -m feedhub`: the same as the `feedhub` command."""
 
-from feedhub.cli import main
+from feedhub.app.cli import main
 
 main()

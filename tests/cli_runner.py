@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from feedhub.cli import main
+from feedhub.app.cli import main
 
 
 @dataclass(frozen=True)

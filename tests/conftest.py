@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import tomlkit
 
-from feedhub.config import Settings, load_config
-from feedhub.pipeline import Hub
-from feedhub.store import Store
+from feedhub.app.hub import Hub
+from feedhub.config.settings import Settings, load_config
+from feedhub.store.facade import Store
 from tests.databases import BACKENDS, database
 from tests.hostile import SECRET, HostileServer, rss, rss_items
 from tests.httpserver import FeedServer, Reply

@@ -13,7 +13,7 @@ from typing import Any
 import feedparser
 from lxml import etree
 
-from feedhub.pipeline import Hub, PollSummary
+from feedhub.app.hub import Hub, PollSummary
 from tests.conftest import ATOM_SCHEMA, ConfigWriter, FakeClock, open_hub
 
 _ATOM_SCHEMA: list[etree.RelaxNG] = []

@@ -12,9 +12,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from feedhub.metrics import metrics_endpoint
-from feedhub.pipeline import Hub
-from feedhub.serve import site_app, start_background_server
+from feedhub.app.hub import Hub
+from feedhub.app.metrics import metrics_endpoint
+from feedhub.serve.app import site_app, start_background_server
 from tests.conftest import ConfigWriter, FakeClock, open_hub
 from tests.httpserver import FeedServer, Reply
 from tests.test_pipeline import CATEGORIES, serve_samples

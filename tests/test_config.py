@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from feedhub.config import load_config, parse_duration
+from feedhub.config.settings import load_config, parse_duration
 from tests.conftest import ROOT, run_feedhub
 
 VALID = """

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from feedhub.configedit import ConfigEditor, NewSource, slugify
-from feedhub.errors import ConfigError
+from feedhub.config.edit import ConfigEditor, NewSource, slugify
+from feedhub.core.errors import ConfigError
 from tests.cli_runner import invoke
 from tests.conftest import ROOT, run_feedhub
 

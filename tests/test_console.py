@@ -18,7 +18,8 @@ def test_the_console_script_enters_through_the_light_module() -> None:
 def test_importing_the_entry_point_loads_no_part_of_the_hub() -> None:
     probe = (
         "import sys, feedhub.console\n"
-        "heavy = {'feedhub.cli', 'sqlalchemy', 'pydantic', 'requests', 'feedgen', 'feedparser'}\n"
+        "heavy = {'feedhub.app.cli', 'sqlalchemy', 'pydantic', 'requests', 'feedgen',"
+        " 'feedparser'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
     )
     loaded = subprocess.run(

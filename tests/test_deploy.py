@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from feedhub.cli import cli
-from feedhub.config import load_config
+from feedhub.app.cli import cli
+from feedhub.config.settings import load_config
 from tests.conftest import ROOT, SAMPLES, ConfigWriter
 from tests.test_pipeline import CATEGORIES
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from feedhub.discover import COMMON_PATHS, declared_feeds
+from feedhub.app.discover import COMMON_PATHS, declared_feeds
 from tests.cli_runner import CliResult, invoke
 from tests.conftest import SAMPLES
 from tests.httpserver import FeedServer, Reply

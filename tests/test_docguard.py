@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from feedhub.cli import main
-from feedhub.docguard import DocumentLimits, HostileEntities, UnsafeExpat, check_expat
-from feedhub.errors import ParseError
-from feedhub.parse import parse_document
+from feedhub.app.cli import main
+from feedhub.core.errors import ParseError
+from feedhub.parse.docguard import DocumentLimits, HostileEntities, UnsafeExpat, check_expat
+from feedhub.parse.document import parse_document
 from tests.conftest import ROOT
 from tests.hostile import (
     SECRET,
@@ -35,8 +35,8 @@ RSS = "application/rss+xml"
 PARSE_IN_A_CHILD = textwrap.dedent(
     """
     import json, sys
-    from feedhub.errors import ParseError
-    from feedhub.parse import parse_document
+    from feedhub.core.errors import ParseError
+    from feedhub.parse.document import parse_document
     headers = {"content-type": "application/rss+xml"}
     try:
         document = parse_document(sys.stdin.buffer.read(), "http://e.org/feed", headers)

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from feedhub.config import FetchSettings
-from feedhub.errors import AddressRefused, FetchError, LimitExceeded
-from feedhub.fetch import Fetcher, FetchRequest
-from feedhub.models import Fetched, SourceHealth
+from feedhub.config.settings import FetchSettings
+from feedhub.core.errors import AddressRefused, FetchError, LimitExceeded
+from feedhub.core.models import Fetched, SourceHealth
+from feedhub.fetch.client import Fetcher, FetchRequest
 from tests.conftest import ConfigWriter, open_hub
 from tests.hostile import SECRET, HostileServer, rss, rss_items
 from tests.httpserver import FeedServer, Reply

@@ -12,9 +12,9 @@ from urllib.parse import urljoin
 import lxml.html
 import pytest
 
-from feedhub.feeds import FeedInfo
-from feedhub.frontpage import FeedSummary, SourceRow, render_front_page
-from feedhub.models import PublishedEntry, PublishedSource
+from feedhub.core.models import PublishedEntry, PublishedSource
+from feedhub.publish.catalog import FeedInfo
+from feedhub.publish.frontpage import FeedSummary, SourceRow, render_front_page
 from tests.conftest import ConfigWriter, FakeClock, open_hub
 from tests.httpserver import FeedServer, Reply
 from tests.published_site import HOSTILE_SOURCE, SCRIPT_TITLE, Site, served_site

@@ -29,12 +29,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from feedhub.config import load_config, validate_config
-from feedhub.errors import ConfigError, ParseError
-from feedhub.normalize import normalize_entry
-from feedhub.parse import parse_document
-from feedhub.pipeline import Hub
-from feedhub.store import Store
+from feedhub.app.hub import Hub
+from feedhub.config.settings import load_config, validate_config
+from feedhub.core.errors import ConfigError, ParseError
+from feedhub.parse.document import parse_document
+from feedhub.parse.normalize import normalize_entry
+from feedhub.store.facade import Store
 from tests.conftest import FakeClock
 
 EXAMPLES = int(os.environ.get("FEEDHUB_FUZZ_EXAMPLES", "40"))

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from benchmarks.measure import Measurement, measure_command
-from feedhub.config import load_config
-from feedhub.models import SourceHealth
-from feedhub.store import Store
+from feedhub.config.settings import load_config
+from feedhub.core.models import SourceHealth
+from feedhub.store.facade import Store
 from tests.conftest import ROOT, ConfigWriter
 from tests.hostile import SECRET, HostileServer, growing_feed
 from tests.httpserver import FeedServer

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from feedhub import dedupe
-from feedhub.models import EntryToStore
-from feedhub.normalize import canonical_link
-from feedhub.schema import entry_aliases
+from feedhub.core.models import EntryToStore
+from feedhub.parse.normalize import canonical_link
+from feedhub.rules import dedupe
+from feedhub.store.schema import entry_aliases
 from tests.conftest import ConfigWriter
 from tests.feedfiles import Sources, item, rss
 

@@ -14,7 +14,7 @@ from tests.conftest import ROOT
 AFTER_LARGE_BLOCKS = textwrap.dedent(
     """
     import os, sys
-    from feedhub.memory import return_large_blocks
+    from feedhub.core.memory import return_large_blocks
     if sys.argv[1] == "fixed":
         return_large_blocks()
     body = bytearray(20 << 20)  # a large body, freed: glibc then raises its mmap threshold

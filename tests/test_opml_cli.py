@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from feedhub.config import load_config
+from feedhub.config.settings import load_config
 from tests.cli_runner import invoke
 
 FULL = """\

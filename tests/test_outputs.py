@@ -19,10 +19,10 @@ import pytest
 from lxml import etree
 from prometheus_client.parser import text_string_to_metric_families
 
-from feedhub.config import load_config
-from feedhub.errors import OpmlError
-from feedhub.feeds import FEED_FILES
-from feedhub.opml import OpmlSource, parse_opml, render_opml
+from feedhub.config.settings import load_config
+from feedhub.core.errors import OpmlError
+from feedhub.publish.catalog import FEED_FILES
+from feedhub.publish.opml import OpmlSource, parse_opml, render_opml
 from tests.conftest import (
     ConfigWriter,
     FakeClock,

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 import tomlkit
 
-from feedhub.config import load_config
-from feedhub.docguard import DocumentLimits
-from feedhub.models import Fetched
-from feedhub.parsepool import Parser, parse_fetched
-from feedhub.pipeline import Hub
-from feedhub.store import Store
+from feedhub.app.hub import Hub
+from feedhub.config.settings import load_config
+from feedhub.core.models import Fetched
+from feedhub.parse.docguard import DocumentLimits
+from feedhub.parse.pool import Parser, parse_fetched
+from feedhub.store.facade import Store
 from tests.conftest import FakeClock
 from tests.httpserver import FeedServer, Reply
 

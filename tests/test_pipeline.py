@@ -14,8 +14,8 @@ import pytest
 import sqlalchemy as sa
 from lxml import etree
 
-from feedhub.config import load_config
-from feedhub.models import SourceHealth
+from feedhub.config.settings import load_config
+from feedhub.core.models import SourceHealth
 from tests.conftest import (
     ATOM_SCHEMA,
     ROOT,

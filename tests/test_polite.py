@@ -22,19 +22,19 @@ import pytest
 import sqlalchemy as sa
 from lxml import etree
 
-from feedhub import decide
-from feedhub.errors import HTTPStatusError
-from feedhub.models import (
+from feedhub.app.hub import Hub
+from feedhub.app.scheduler import Daemon
+from feedhub.app.status import render_table, source_statuses
+from feedhub.core.errors import HTTPStatusError
+from feedhub.core.models import (
     Fetched,
     NotModified,
     Redirect,
     SourceHealth,
     SourceState,
 )
-from feedhub.pipeline import Hub
-from feedhub.scheduler import Daemon
-from feedhub.schema import entries, sources
-from feedhub.status import render_table, source_statuses
+from feedhub.rules import schedule
+from feedhub.store.schema import entries, sources
 from tests.conftest import ATOM_SCHEMA, ConfigWriter, FakeClock, open_hub, run_feedhub
 from tests.httpserver import FeedServer, Reply, Request
 
@@ -343,12 +343,12 @@ def test_301_three_times_moves_the_source_and_302_does_not(
 
 def test_a_permanent_redirect_must_be_seen_on_consecutive_polls() -> None:
     state = _state()
-    timing = decide.Timing(timedelta(minutes=30), timedelta(minutes=5), timedelta(days=1))
+    timing = schedule.Timing(timedelta(minutes=30), timedelta(minutes=5), timedelta(days=1))
     now = datetime(2025, 7, 4, tzinfo=UTC)
     moved = NotModified("http://b/", {}, redirects=(Redirect(308, "http://b/"),))
     plain = NotModified("http://a/", {})
     for outcome in (moved, moved, plain, moved, moved):
-        result = decide.after_success(
+        result = schedule.after_success(
             state, outcome, now, timing, body_hash=None, feed_hint_seconds=None
         )
         state = _state(
@@ -365,7 +365,9 @@ def test_a_permanent_redirect_must_be_seen_on_consecutive_polls() -> None:
         {},
         redirects=(Redirect(301, "http://b/"), Redirect(302, "http://c/")),
     )
-    result = decide.after_success(state, chain, now, timing, body_hash="x", feed_hint_seconds=None)
+    result = schedule.after_success(
+        state, chain, now, timing, body_hash="x", feed_hint_seconds=None
+    )
     assert result.effective_url == "http://b/"
     assert [event.change for event in result.events] == ["moved"]
 
@@ -695,10 +697,10 @@ def _state(**changes: object) -> SourceState:
 
 def test_retry_after_on_a_failing_source_keeps_its_streak() -> None:
     state = _state(health=SourceHealth.FAILING, failures=3)
-    timing = decide.Timing(timedelta(minutes=30), timedelta(minutes=5), timedelta(days=1))
+    timing = schedule.Timing(timedelta(minutes=30), timedelta(minutes=5), timedelta(days=1))
     now = datetime(2025, 7, 4, tzinfo=UTC)
     error = HTTPStatusError(503, "HTTP 503", {"retry-after": "600"})
-    result = decide.after_failure(state, error, now, timing)
+    result = schedule.after_failure(state, error, now, timing)
     assert (result.health, result.failures) == (SourceHealth.FAILING, 3)
     assert result.next_due == now + timedelta(minutes=10)
     assert result.events == ()

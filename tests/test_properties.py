@@ -24,10 +24,10 @@ import tomlkit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feedhub.config import load_config
-from feedhub.normalize import canonical_link, plain_text
-from feedhub.pipeline import Hub
-from feedhub.store import Store
+from feedhub.app.hub import Hub
+from feedhub.config.settings import load_config
+from feedhub.parse.normalize import canonical_link, plain_text
+from feedhub.store.facade import Store
 from tests.conftest import FakeClock
 from tests.feedfiles import assert_valid_atom
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from feedhub.store import Store, latest_entries_query, primaries_query
+from feedhub.store.facade import Store, latest_entries_query, primaries_query
 
 
 def plan(store: Store, query: sa.Select[object]) -> list[str]:

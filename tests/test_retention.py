@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from feedhub.schema import entries, pruned_keys
+from feedhub.store.schema import entries, pruned_keys
 from tests.conftest import ConfigWriter
 from tests.feedfiles import Sources, item, rss
 
@@ -35,7 +35,7 @@ def test_old_entries_are_pruned_except_those_still_listed_or_newest_or_carried(
     three.poll(rss(*a0), rss(story("shared")), rss(story("c1", "c")))
     before = {entry.title: entry.id for entry in three.published()}
     three.clock.advance(timedelta(days=3))
-    caplog.set_level(logging.INFO, logger="feedhub.retention")
+    caplog.set_level(logging.INFO, logger="feedhub.store.retention")
     three.poll(rss(story("a4"), story("listed")), None, rss())
     assert titles(three) == {"Story a4", "Story listed", "Story shared", "Story c1"}
     # Pruning never changes the ids of what remains.
@@ -65,7 +65,7 @@ def test_a_pruned_entry_that_reappears_upstream_is_not_new(three: Sources) -> No
 def test_pruning_runs_at_most_once_an_hour(
     three: Sources, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="feedhub.retention")
+    caplog.set_level(logging.INFO, logger="feedhub.store.retention")
     three.poll(rss(story("old"), story("kept")), rss(), rss())
     three.clock.advance(timedelta(days=3))
     three.poll(rss(story("old"), story("kept")), None, None, advance=timedelta(minutes=1))

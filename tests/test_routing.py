@@ -8,8 +8,8 @@ from pathlib import Path
 
 import tomlkit
 
-from feedhub.config import CategorySettings, SourceSettings
-from feedhub.routing import ALL, Router, routing_digest
+from feedhub.config.settings import CategorySettings, SourceSettings
+from feedhub.rules.routing import ALL, Router, routing_digest
 from tests.conftest import ConfigWriter
 from tests.feedfiles import Sources, item, rss
 

@@ -26,9 +26,9 @@ import feedparser
 import pytest
 import sqlalchemy as sa
 
-from feedhub import schema
-from feedhub.serve import strong_etag
-from feedhub.store import Store
+from feedhub.serve.app import strong_etag
+from feedhub.store import schema
+from feedhub.store.facade import Store
 from tests.conftest import ConfigWriter
 from tests.httpserver import FeedServer, Reply, Request
 from tests.workload import shared_articles

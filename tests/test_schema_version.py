@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
 
-from feedhub.schema_version import MIGRATIONS, is_current, migration_heads
-from feedhub.store import Store
+from feedhub.store.facade import Store
+from feedhub.store.schema_version import MIGRATIONS, is_current, migration_heads
 from tests.conftest import ROOT
 
 
@@ -50,7 +50,7 @@ def test_opening_a_current_store_does_not_load_alembic(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'hub.sqlite'}"
     Store.open(url).close()
     probe = (
-        "import sys\nfrom feedhub.store import Store\n"
+        "import sys\nfrom feedhub.store.facade import Store\n"
         f"Store.open({url!r}).close()\nprint(sorted(m for m in sys.modules if 'alembic' in m))"
     )
     done = subprocess.run(

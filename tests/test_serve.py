@@ -17,7 +17,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from feedhub.serve import FileDocuments, make_app, safe_relative_path, start_background_server
+from feedhub.serve.app import FileDocuments, make_app, safe_relative_path, start_background_server
 
 SECRET = b"TOP-SECRET-do-not-serve-7f3a"
 MAX_AGE = 900

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from feedhub.serve import FileDocuments, make_app, start_background_server
+from feedhub.serve.app import FileDocuments, make_app, start_background_server
 
 FEED = b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"/>\n'
 

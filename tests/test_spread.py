@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from feedhub.config import SourceSettings
-from feedhub.spread import host_of, spread_over_hosts
-from feedhub.store import Store
+from feedhub.config.settings import SourceSettings
+from feedhub.rules.spread import host_of, spread_over_hosts
+from feedhub.store.facade import Store
 from tests.conftest import FakeClock
 from tests.test_workers import LEASE
 

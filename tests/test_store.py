@@ -10,9 +10,9 @@ import sqlalchemy as sa
 from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
 
-from feedhub.errors import StoreError
-from feedhub.schema import metadata
-from feedhub.store import Store
+from feedhub.core.errors import StoreError
+from feedhub.store.facade import Store
+from feedhub.store.schema import metadata
 
 
 def revisions(store: Store) -> set[str]:
@@ -28,7 +28,7 @@ def test_a_new_store_is_created_by_the_migrations_in_wal_mode(tmp_path: Path) ->
     created = revisions(store)
     store.close()
     config = AlembicConfig()
-    config.set_main_option("script_location", str(files("feedhub") / "migrations"))
+    config.set_main_option("script_location", str(files("feedhub.store") / "migrations"))
     assert created == set(ScriptDirectory.from_config(config).get_heads())
     reopened = Store.open(url)  # an up-to-date store opens without migrating again
     assert revisions(reopened) == created

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from feedhub.serve import FileDocuments, content_type_of, strong_etag
-from feedhub.stored_site import StoredDocuments, site_documents
+from feedhub.serve.app import FileDocuments, content_type_of, strong_etag
+from feedhub.store.documents import StoredDocuments, site_documents
 from tests.conftest import ConfigWriter, open_hub, output_files
 from tests.httpserver import FeedServer, Reply
 from tests.workload import shared_articles

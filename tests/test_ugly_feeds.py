@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from feedhub.dedupe import within_document
-from feedhub.encoding import to_utf8
-from feedhub.models import EntryToStore
-from feedhub.normalize import normalize_entry
-from feedhub.parse import parse_document
+from feedhub.core.models import EntryToStore
+from feedhub.parse.document import parse_document
+from feedhub.parse.encoding import to_utf8
+from feedhub.parse.normalize import normalize_entry
+from feedhub.rules.dedupe import within_document
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ugly"
 CASES = sorted(path.stem for path in FIXTURES.glob("*.xml"))

@@ -19,21 +19,21 @@ from functools import partial
 import pytest
 import sqlalchemy as sa
 
-from feedhub import decide
-from feedhub.config import SourceSettings
-from feedhub.models import NotModified, PollResult, SourceState
-from feedhub.normalize import normalize_entry
-from feedhub.parse import parse_document
-from feedhub.routing import ALL
-from feedhub.schema import entries, entry_categories, sources
-from feedhub.store import RoutedEntry, Store
+from feedhub.config.settings import SourceSettings
+from feedhub.core.models import NotModified, PollResult, SourceState
+from feedhub.parse.document import parse_document
+from feedhub.parse.normalize import normalize_entry
+from feedhub.rules import schedule
+from feedhub.rules.routing import ALL
+from feedhub.store.facade import RoutedEntry, Store
+from feedhub.store.schema import entries, entry_categories, sources
 from tests.conftest import ConfigWriter, FakeClock, open_hub
 from tests.httpserver import FeedServer, Reply, Request
 from tests.workload import rss, shared_articles
 
 NOW = FakeClock().now
 LEASE = timedelta(minutes=5)
-TIMING = decide.Timing(
+TIMING = schedule.Timing(
     interval=timedelta(minutes=30),
     min_interval=timedelta(minutes=1),
     max_interval=timedelta(days=1),
@@ -70,7 +70,9 @@ def configured(count: int) -> list[SourceSettings]:
 
 def polled(state: SourceState, at: datetime = NOW) -> PollResult:
     outcome = NotModified(url=state.url, headers={})
-    return decide.after_success(state, outcome, at, TIMING, body_hash=None, feed_hint_seconds=None)
+    return schedule.after_success(
+        state, outcome, at, TIMING, body_hash=None, feed_hint_seconds=None
+    )
 
 
 def routed(body: bytes, *categories: str) -> list[RoutedEntry]:

@@ -1,0 +1,1 @@
+"""The application: wires the stages together; nothing of feedhub imports it."""

@@ -1,1 +1,0 @@
-"""Alembic migrations of the feedhub store; `feedhub.store` applies them on open."""

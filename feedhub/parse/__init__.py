@@ -1,0 +1,1 @@
+"""Fetched bytes into typed, normalized entries; the only stage that sees feedparser."""

@@ -1,0 +1,1 @@
+"""Rendering and writing the published site: feeds, front page, OPML, health feed."""

@@ -1,0 +1,72 @@
+"""The hub's published site: which feeds and documents it holds, and the URLs they live at.
+
+Shared by the renderers (feedgen Atom/RSS, JSON Feed, OPML, the front page) and
+by `publish`, which writes them; nothing here touches the store or the disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+from feedhub import __version__
+from feedhub.config.settings import Settings
+from feedhub.core.models import PublishedEntry
+from feedhub.rules.routing import ALL
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The documents published for every feed, and the ones published once for the site.
+ATOM, RSS, JSON_FEED = "atom.xml", "rss.xml", "feed.json"
+FEED_FILES = (ATOM, RSS, JSON_FEED)
+FRONT_PAGE, SOURCES_OPML = "index.html", "sources.opml"
+SITE_FILES = (FRONT_PAGE, SOURCES_OPML)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedInfo:
+    """One published feed: its slug, title and where it lives."""
+
+    slug: str
+    title: str
+    base_url: str  # the hub's base URL, ending in "/"
+    max_per_source: int | None = None  # the most entries of one source the feed shows
+
+    def url(self, filename: str) -> str:
+        return f"{self.base_url}{self.slug}/{filename}"
+
+
+def feeds_of(settings: Settings) -> list[FeedInfo]:
+    """Every published feed: all entries first, then the categories in config order."""
+    base = settings.hub.base_url
+    everything = FeedInfo(ALL, f"{settings.hub.title}: all entries", base)
+    return [everything] + [
+        FeedInfo(slug, category.title, base, category.max_per_source)
+        for slug, category in settings.categories.items()
+    ]
+
+
+def feeds_digest(settings: Settings) -> str:
+    """What every feed document is written from besides its entries: the feeds' titles and
+    URLs, how many entries they show, and feedhub's version (it names itself in them)."""
+    shown = (__version__, feeds_of(settings), settings.hub.max_entries)
+    return hashlib.sha256(repr(shown).encode("utf-8")).hexdigest()
+
+
+def newest_update(published: Sequence[PublishedEntry]) -> datetime:
+    """When a feed last changed: its newest entry's update time (the epoch when empty)."""
+    return max((entry.updated for entry in published), default=EPOCH)
+
+
+def public_url(url: str | None) -> str | None:
+    """`url` if it is an absolute http(s) URL anyone can follow, else None.
+
+    Keeps local file paths of sources out of public documents, and feed-provided
+    links with other schemes (javascript:, data:) out of the front page's hrefs.
+    """
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return url if parts.scheme in ("http", "https") and parts.netloc else None

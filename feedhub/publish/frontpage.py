@@ -1,0 +1,146 @@
+"""The hub's front page (`index.html`): its feeds, their latest headlines, and the sources' health.
+
+Rendered with a Jinja2 template with autoescaping on, so every bit of text
+that came from a feed (titles, source names, error messages) reaches the page
+as text, never as markup; links are followed only when they are http(s). The
+page is deterministic (no "now" in it), like the feeds: unchanged data gives
+identical bytes, which `publish` then does not rewrite.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from feedhub import __version__
+from feedhub.config.settings import Settings
+from feedhub.core.models import PublishedEntry, SourceHealth, SourceState
+from feedhub.publish.catalog import (
+    ATOM,
+    JSON_FEED,
+    RSS,
+    SOURCES_OPML,
+    FeedInfo,
+    feeds_of,
+    newest_update,
+    public_url,
+)
+from feedhub.rules.routing import ALL
+
+HEADLINES = 5
+# (file, MIME type, label) of each format a feed is published in, as the page links them.
+FORMATS = (
+    (ATOM, "application/atom+xml", "Atom"),
+    (RSS, "application/rss+xml", "RSS"),
+    (JSON_FEED, "application/feed+json", "JSON Feed"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSummary:
+    """One feed as the front page shows it."""
+
+    feed: FeedInfo
+    heading: str
+    entries: int  # articles stored in it, not only the published ones
+    updated: datetime | None  # None while it has no entries
+    headlines: tuple[PublishedEntry, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRow:
+    """One source in the front page's health table."""
+
+    name: str
+    link: str | None  # its web site, else its feed, when either is public
+    health: str
+    entries: int
+    last_success: datetime | None  # only while failing or gone: it changes at every good poll
+    problem: str | None  # the last error or warning
+
+
+def summarize_feed(feed: FeedInfo, published: Sequence[PublishedEntry], size: int) -> FeedSummary:
+    return FeedSummary(
+        feed=feed,
+        heading="All entries" if feed.slug == ALL else feed.title,
+        entries=size,
+        updated=newest_update(published) if published else None,
+        headlines=tuple(published[:HEADLINES]),
+    )
+
+
+def source_rows(
+    settings: Settings, states: Sequence[SourceState], site_links: Mapping[str, str]
+) -> list[SourceRow]:
+    """The configured sources in config order, with the state the store holds for each."""
+    by_url = {state.url: state for state in states}
+    rows = []
+    for source in settings.sources:
+        state = by_url.get(source.url)
+        rows.append(
+            SourceRow(
+                name=source.name,
+                link=public_url(site_links.get(source.url)) or public_url(source.url),
+                health=state.health.value if state else SourceHealth.NEW.value,
+                entries=state.entries if state else 0,
+                last_success=state.last_success if state and state.health.troubled else None,
+                problem=state.last_error if state else None,
+            )
+        )
+    return rows
+
+
+def site_digest(
+    settings: Settings, sources: Sequence[SourceRow], site_links: Mapping[str, str]
+) -> str:
+    """What the front page and sources.opml show besides the feeds' entries: the hub's and
+    feeds' titles, the sources as configured, their health rows and web sites. Entries
+    changing mark their feeds to republish, which rewrites the site anyway."""
+    links = sorted(site_links.items())
+    shown = (settings.hub, feeds_of(settings), settings.sources, sources, links)
+    return hashlib.sha256(repr(shown).encode("utf-8")).hexdigest()
+
+
+def render_front_page(
+    title: str, feeds: Sequence[FeedSummary], sources: Sequence[SourceRow]
+) -> bytes:
+    template = _environment().get_template("index.html")
+    page = template.render(
+        title=title,
+        feeds=feeds,
+        sources=sources,
+        formats=FORMATS,
+        opml=SOURCES_OPML,
+        version=__version__,
+        updated=max((f.updated for f in feeds if f.updated), default=None),
+    )
+    return page.encode("utf-8")
+
+
+@cache
+def _environment() -> Environment:
+    environment = Environment(
+        loader=PackageLoader("feedhub.publish", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    environment.filters["when"] = _when
+    environment.filters["iso"] = _iso
+    environment.filters["href"] = public_url
+    return environment
+
+
+def _when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -1,0 +1,1 @@
+"""Serving the published documents over HTTP (WSGI app, waitress server)."""

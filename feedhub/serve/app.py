@@ -1,0 +1,386 @@
+"""HTTP serving of published documents: the WSGI app and the waitress server.
+
+The app answers GET and HEAD for the documents a `DocumentSource` holds (the
+files `publish` wrote, by default) with validators, conditional responses and
+gzip; it never serves anything outside the published site.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+import os
+import re
+import stat
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from pathlib import Path
+from typing import Any, Generic, Protocol, TypeVar
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+
+import waitress.server
+from waitress import trigger, wasyncore
+
+from feedhub.config.settings import Settings
+from feedhub.core.clock import ensure_utc
+from feedhub.core.errors import ServeError
+
+logger = logging.getLogger(__name__)
+
+Metrics = Callable[[], tuple[bytes, str]]
+
+_CONTENT_TYPES_BY_NAME = {
+    "atom.xml": "application/atom+xml; charset=utf-8",
+    "rss.xml": "application/rss+xml; charset=utf-8",
+}
+_CONTENT_TYPES_BY_SUFFIX = {
+    ".json": "application/feed+json; charset=utf-8",
+    ".opml": "text/x-opml; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+}
+# An allow-list rather than a deny-list: segments of letters, digits and `._~-`
+# that never start with a dot. This refuses `..`, hidden files, backslashes, NUL,
+# empty segments (so absolute paths) and any `%` left after the server's single
+# percent-decoding (so double encoding).
+_SAFE_PATH = re.compile(r"(?:[A-Za-z0-9_~-][A-Za-z0-9._~-]*/)*(?:[A-Za-z0-9_~-][A-Za-z0-9._~-]*)?")
+
+_WAITRESS_LIMITS: dict[str, Any] = {
+    "max_request_header_size": 16 * 1024,
+    "max_request_body_size": 1024,  # we accept no bodies
+    "channel_timeout": 30,  # a client that stalls for longer is dropped...
+    "cleanup_interval": 10,  # ...within this many seconds more
+    "connection_limit": 100,
+    "ident": "feedhub",
+}
+_ALLOWED_METHODS = ("GET", "HEAD")
+_GZIP_CACHE_SIZE = 64
+_ETAG_CACHE_SIZE = 1024
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """One published document ready to be served."""
+
+    body: bytes
+    content_type: str
+    etag: str  # strong and quoted, a hash of `body`
+    last_modified: datetime  # timezone-aware UTC, whole seconds
+
+
+class DocumentSource(Protocol):
+    """Where the app finds documents; `path` is already safe and relative to the site root."""
+
+    def get(self, path: str) -> Document | None: ...
+
+
+def strong_etag(body: bytes) -> str:
+    """The strong, quoted ETag of a body."""
+    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+
+
+class _LRU(Generic[K, V]):
+    """A small thread-safe least-recently-used cache."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_or_compute(self, key: K, compute: Callable[[], V]) -> V:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = compute()
+        with self._lock:
+            self._items[key] = value
+            if len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return value
+
+
+def content_type_of(name: str) -> str | None:
+    """The Content-Type a published document named `name` is served with; None: not served."""
+    return _CONTENT_TYPES_BY_NAME.get(name) or _CONTENT_TYPES_BY_SUFFIX.get(Path(name).suffix)
+
+
+class FileDocuments:
+    """Documents read from the files under `output_dir`."""
+
+    def __init__(self, output_dir: Path) -> None:
+        self._root = output_dir.resolve()
+        self._etags: _LRU[tuple[str, int, int, int], str] = _LRU(_ETAG_CACHE_SIZE)
+
+    def get(self, path: str) -> Document | None:
+        relative = path + "index.html" if path == "" or path.endswith("/") else path
+        content_type = content_type_of(relative.rpartition("/")[2])
+        if content_type is None:
+            return None
+        file = (self._root / relative).resolve()  # follows symlinks, so check where it lands
+        if not file.is_relative_to(self._root):
+            return None
+        try:
+            # One open and one read: publish replaces files by rename, so this
+            # sees either the old file or the new one, whole; fstat describes it.
+            with file.open("rb") as handle:
+                status = os.fstat(handle.fileno())
+                if not stat.S_ISREG(status.st_mode):
+                    return None
+                body = handle.read()
+        except OSError:
+            return None
+        key = (relative, status.st_ino, status.st_mtime_ns, status.st_size)
+        return Document(
+            body=body,
+            content_type=content_type,
+            etag=self._etags.get_or_compute(key, lambda: strong_etag(body)),
+            last_modified=datetime.fromtimestamp(status.st_mtime_ns // 1_000_000_000, UTC),
+        )
+
+
+def safe_relative_path(path_info: str) -> str | None:
+    """The site-relative path of a request's PATH_INFO, or None if it is not safe."""
+    if not path_info.startswith("/"):
+        return None
+    relative = path_info[1:]
+    return relative if _SAFE_PATH.fullmatch(relative) else None
+
+
+def _opaque(tag: str) -> str:
+    return tag.strip().removeprefix("W/")
+
+
+def _etag_matches(if_none_match: str, etag: str) -> bool:
+    tags = [_opaque(tag) for tag in if_none_match.split(",")]
+    return "*" in tags or _opaque(etag) in tags
+
+
+def _modified_since(if_modified_since: str, last_modified: datetime) -> bool:
+    try:
+        since = ensure_utc(parsedate_to_datetime(if_modified_since))
+    except (TypeError, ValueError):
+        return True
+    # HTTP dates have whole seconds.
+    return last_modified.replace(microsecond=0) > since
+
+
+def _not_modified(environ: WSGIEnvironment, etag: str, last_modified: datetime) -> bool:
+    if_none_match = environ.get("HTTP_IF_NONE_MATCH")
+    if if_none_match is not None:
+        return _etag_matches(if_none_match, etag)
+    if_modified_since = environ.get("HTTP_IF_MODIFIED_SINCE")
+    return if_modified_since is not None and not _modified_since(if_modified_since, last_modified)
+
+
+def _quality(parameters: list[str]) -> float:
+    for parameter in parameters:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                return float(value)
+            except ValueError:
+                return 0.0
+    return 1.0
+
+
+def _accepts_gzip(accept_encoding: str) -> bool:
+    qualities: dict[str, float] = {}
+    for coding in accept_encoding.split(","):
+        name, *parameters = coding.split(";")
+        qualities[name.strip().lower()] = _quality(parameters)
+    quality = qualities.get("gzip", qualities.get("x-gzip", qualities.get("*", 0.0)))
+    return quality > 0
+
+
+def _gzip_etag(etag: str) -> str:
+    return etag[:-1] + '-gzip"'
+
+
+class _App:
+    """The WSGI application; see `make_app`."""
+
+    def __init__(self, documents: DocumentSource, max_age_seconds: int, metrics: Metrics | None):
+        self._documents = documents
+        self._cache_control = f"max-age={max_age_seconds}"
+        self._metrics = metrics
+        self._gzipped: _LRU[str, bytes] = _LRU(_GZIP_CACHE_SIZE)
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        method = environ["REQUEST_METHOD"]
+        if method not in _ALLOWED_METHODS:
+            return _plain(
+                environ,
+                start_response,
+                "405 Method Not Allowed",
+                [("Allow", ", ".join(_ALLOWED_METHODS))],
+            )
+        path_info = environ.get("PATH_INFO", "")
+        if path_info == "/metrics" and self._metrics is not None:
+            body, content_type = self._metrics()
+            return _respond(
+                environ,
+                start_response,
+                "200 OK",
+                body,
+                [("Content-Type", content_type), ("Cache-Control", "no-store")],
+            )
+        path = safe_relative_path(path_info)
+        document = None if path is None else self._documents.get(path)
+        if document is None:
+            return _plain(environ, start_response, "404 Not Found", [])
+        return self._document(environ, start_response, document)
+
+    def _document(
+        self, environ: WSGIEnvironment, start_response: StartResponse, document: Document
+    ) -> Iterable[bytes]:
+        body, etag, encoding = document.body, document.etag, []
+        if _accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING", "")):
+            etag = _gzip_etag(document.etag)
+            body = self._gzipped.get_or_compute(etag, lambda: gzip.compress(document.body, mtime=0))
+            encoding = [("Content-Encoding", "gzip")]
+        validators = [
+            ("ETag", etag),
+            ("Last-Modified", format_datetime(ensure_utc(document.last_modified), usegmt=True)),
+            ("Cache-Control", self._cache_control),
+            ("Vary", "Accept-Encoding"),
+        ]
+        if _not_modified(environ, etag, document.last_modified):
+            start_response("304 Not Modified", validators)
+            return []
+        headers = [("Content-Type", document.content_type), *encoding, *validators]
+        return _respond(environ, start_response, "200 OK", body, headers)
+
+
+def _respond(
+    environ: WSGIEnvironment,
+    start_response: StartResponse,
+    status: str,
+    body: bytes,
+    headers: list[tuple[str, str]],
+) -> Iterable[bytes]:
+    start_response(
+        status,
+        [*headers, ("Content-Length", str(len(body))), ("X-Content-Type-Options", "nosniff")],
+    )
+    return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
+
+
+def _plain(
+    environ: WSGIEnvironment,
+    start_response: StartResponse,
+    status: str,
+    headers: list[tuple[str, str]],
+) -> Iterable[bytes]:
+    body = (status.partition(" ")[2].lower() + "\n").encode()
+    return _respond(
+        environ,
+        start_response,
+        status,
+        body,
+        [("Content-Type", "text/plain; charset=utf-8"), *headers],
+    )
+
+
+def make_app(
+    documents: DocumentSource, max_age_seconds: int, metrics: Metrics | None = None
+) -> WSGIApplication:
+    """The WSGI app serving `documents`, and `/metrics` from `metrics` (body, content type)."""
+    return _App(documents, max_age_seconds, metrics)
+
+
+def site_app(
+    settings: Settings, metrics: Metrics | None, documents: DocumentSource | None = None
+) -> WSGIApplication:
+    """The app serving a hub's site: `documents`, else the files in output_dir (see
+    `feedhub.store.documents.site_documents`). Clients may cache a document for as long as
+    the most often polled source's interval, as nothing changes faster than that."""
+    max_age = int(settings.shortest_interval.total_seconds())
+    return make_app(documents or FileDocuments(settings.hub.output_dir), max_age, metrics)
+
+
+def _create_server(
+    app: WSGIApplication,
+    host: str,
+    port: int,
+    threads: int,
+    socket_map: dict[int, Any],
+    limits: Mapping[str, Any] = _WAITRESS_LIMITS,
+) -> Any:
+    try:
+        return waitress.server.create_server(
+            app, map=socket_map, host=host, port=port, threads=threads, **limits
+        )
+    except OSError as error:
+        raise ServeError(
+            f"cannot listen on {host}:{port} ({error.strerror or error}); "
+            "pick another --host/--port (or [serve] host/port), or stop what uses it"
+        ) from None
+
+
+def serve(app: WSGIApplication, host: str, port: int, *, threads: int = 4) -> None:
+    """Serve `app` on host:port until interrupted."""
+    server = _create_server(app, host, port, threads, {})
+    logger.info("serving on http://%s:%s", host, port)
+    server.run()
+
+
+class BackgroundServer:
+    """A waitress server whose loop runs in another thread; `close()` stops it."""
+
+    def __init__(self, server: Any, socket_map: dict[int, Any]) -> None:
+        self._server = server
+        self._socket_map = socket_map
+        # Sockets belong to the loop's thread: closing them is handed to it.
+        self._wakeup = trigger.trigger(socket_map)
+        self._closed = threading.Event()
+        listening = (
+            server.effective_listen
+            if isinstance(server, waitress.server.MultiSocketServer)
+            else [(server.effective_host, server.effective_port)]
+        )
+        self.effective_host: str = str(listening[0][0])
+        self.effective_port: int = int(listening[0][1])
+
+    def run(self) -> None:
+        self._server.run()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop listening, close every connection, stop the worker threads."""
+        if self._closed.is_set():
+            return
+        self._wakeup.pull_trigger(self._close_sockets)
+        self._closed.wait(timeout)
+        self._server.task_dispatcher.shutdown()
+
+    def _close_sockets(self) -> None:
+        wasyncore.close_all(self._socket_map)
+        self._closed.set()
+
+
+def start_background_server(
+    app: WSGIApplication,
+    host: str,
+    port: int,
+    *,
+    threads: int = 4,
+    limits: Mapping[str, Any] | None = None,
+) -> tuple[BackgroundServer, threading.Thread]:
+    """Serve `app` from a daemon thread; port 0 picks a free port (see `effective_port`).
+    `limits` overrides waitress settings of `_WAITRESS_LIMITS` (tests shorten timeouts)."""
+    socket_map: dict[int, Any] = {}
+    waitress_limits = {**_WAITRESS_LIMITS, **(limits or {})}
+    server = BackgroundServer(
+        _create_server(app, host, port, threads, socket_map, waitress_limits), socket_map
+    )
+    thread = threading.Thread(target=server.run, name="feedhub-serve", daemon=True)
+    thread.start()
+    logger.info("serving on http://%s:%s", server.effective_host, server.effective_port)
+    return server, thread

@@ -1,0 +1,1 @@
+"""The store: SQLAlchemy Core over SQLite or PostgreSQL, behind the `Store` facade."""

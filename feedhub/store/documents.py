@@ -1,0 +1,42 @@
+"""The published site as the store keeps it: what `feedhub serve` reads on a shared store.
+
+Every published document is written twice, to `output_dir` and to the store's
+`documents` table (see `feedhub.publish.publisher`). A server on a machine of its own
+cannot see the workers' output folders, so with PostgreSQL the site is served
+from the store; with SQLite (one machine) it is served from the files, as
+before.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import make_url
+
+from feedhub.config.settings import Settings
+from feedhub.serve.app import Document, DocumentSource, FileDocuments
+from feedhub.store.facade import Store
+
+
+class StoredDocuments:
+    """Documents read from the store's `documents` table."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def get(self, path: str) -> Document | None:
+        relative = path + "index.html" if path == "" or path.endswith("/") else path
+        stored = self._store.document(relative)
+        if stored is None:
+            return None
+        return Document(
+            body=stored.body,
+            content_type=stored.content_type,
+            etag=stored.etag,
+            last_modified=stored.updated.replace(microsecond=0),
+        )
+
+
+def site_documents(settings: Settings, store: Store) -> DocumentSource:
+    """Where `serve` finds the site: the store when it is shared (PostgreSQL), else the files."""
+    if make_url(settings.hub.database).get_backend_name() == "postgresql":
+        return StoredDocuments(store)
+    return FileDocuments(settings.hub.output_dir)

@@ -1,0 +1,1 @@
+"""Alembic migrations of the feedhub store; `feedhub.store.facade` applies them on open."""
