@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 
 from feedhub.app.hub import Hub
 from feedhub.config.settings import load_config
-from feedhub.parse.normalize import canonical_link, plain_text
+from feedhub.core.text import plain_text
+from feedhub.parse.normalize import canonical_link
 from feedhub.store.facade import Store
 from tests.conftest import FakeClock
 from tests.feedfiles import assert_valid_atom

@@ -26,7 +26,7 @@ import feedparser
 import pytest
 import sqlalchemy as sa
 
-from feedhub.serve.app import strong_etag
+from feedhub.core.site import strong_etag
 from feedhub.store import schema
 from feedhub.store.facade import Store
 from tests.conftest import ConfigWriter

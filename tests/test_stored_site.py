@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from feedhub.serve.app import FileDocuments, content_type_of, strong_etag
-from feedhub.store.documents import StoredDocuments, site_documents
+from feedhub.app.site import site_documents
+from feedhub.core.site import content_type_of, strong_etag
+from feedhub.serve.app import FileDocuments
+from feedhub.store.documents import StoredDocuments
 from tests.conftest import ConfigWriter, open_hub, output_files
 from tests.httpserver import FeedServer, Reply
 from tests.workload import shared_articles

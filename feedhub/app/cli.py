@@ -119,8 +119,8 @@ def _serving(hub: Hub) -> Iterator[None]:
         yield
         return
     from feedhub.app.metrics import metrics_endpoint
+    from feedhub.app.site import site_documents
     from feedhub.serve.app import site_app, start_background_server
-    from feedhub.store.documents import site_documents
 
     app = site_app(
         hub.settings,
@@ -146,8 +146,8 @@ def _serving(hub: Hub) -> Iterator[None]:
 def serve_command(context: Context, host: str | None, port: int | None) -> None:
     """Serve the published feeds, the front page and /metrics over HTTP until stopped."""
     from feedhub.app.metrics import metrics_endpoint
+    from feedhub.app.site import site_documents
     from feedhub.serve.app import serve, site_app
-    from feedhub.store.documents import site_documents
 
     settings = context.settings()
     store = Store.open(settings.hub.database)

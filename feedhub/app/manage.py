@@ -29,9 +29,9 @@ from feedhub.core.errors import (
     SourceError,
     StoreError,
 )
+from feedhub.core.files import write_atomically
 from feedhub.fetch.client import Fetcher
 from feedhub.publish.opml import OpmlSource, parse_opml, render_opml
-from feedhub.publish.publisher import write_atomically
 from feedhub.store.facade import Store
 
 if TYPE_CHECKING:

@@ -37,7 +37,7 @@ from feedhub.config.settings import (
     validate_config,
 )
 from feedhub.core.errors import ConfigError, EditRefused
-from feedhub.publish.publisher import write_atomically
+from feedhub.core.files import write_atomically
 
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 

@@ -26,6 +26,7 @@ import urllib3
 from feedhub.config.settings import FetchSettings
 from feedhub.core.errors import AddressRefused, FetchError, HTTPStatusError, LimitExceeded
 from feedhub.core.models import Fetched, FetchOutcome, NotModified, Redirect
+from feedhub.core.text import one_line
 from feedhub.fetch.netguard import check_url_address
 from feedhub.fetch.transport import CheckedAdapter, FetchGuard
 from feedhub.rules.spread import host_of
@@ -293,4 +294,4 @@ def _root_cause(error: BaseException) -> str:
         cause = inner
     reason = getattr(cause, "reason", None)
     text = str(reason if isinstance(reason, BaseException) else cause)
-    return " ".join(text.split())[:300] or type(cause).__name__
+    return one_line(text) or type(cause).__name__

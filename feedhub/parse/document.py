@@ -19,6 +19,7 @@ import feedparser.mixin
 
 from feedhub.core.errors import ParseError
 from feedhub.core.models import Enclosure, FeedDocument, FeedEntry
+from feedhub.core.text import error_line
 from feedhub.parse.dates import parse_date
 from feedhub.parse.docguard import (
     DEFAULT_LIMITS,
@@ -214,4 +215,4 @@ def _bozo_text(parsed: Any) -> str | None:
     error = parsed.get("bozo_exception")
     if error is None:
         return None
-    return " ".join(str(error).split())[:300] or type(error).__name__
+    return error_line(error)

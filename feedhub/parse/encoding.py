@@ -24,7 +24,7 @@ from __future__ import annotations
 import codecs
 import re
 
-from feedhub.parse.normalize import strip_forbidden
+from feedhub.core.text import strip_forbidden
 
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32-le"),

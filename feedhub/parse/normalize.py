@@ -19,11 +19,10 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 import nh3
 
 from feedhub.core.models import Enclosure, EntryToStore, FeedEntry
+from feedhub.core.text import bounded_key, plain_text, strip_forbidden
 from feedhub.parse.dates import ZONES
 
 # XML 1.0 forbids these; lxml (and so feedgen) refuses them.
-_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff\ud800-\udfff]")
-_WHITESPACE = re.compile(r"\s+")
 _TRACKING_PARAMS = re.compile(
     r"^(utm_[a-z_]+|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|_hsenc|_hsmi)$", re.IGNORECASE
 )
@@ -32,11 +31,9 @@ _UNTITLED = "(untitled)"
 # The store keeps links and keys in columns of 2048 characters; longer ones are not
 # links anyone follows, and a guid that long is identified by its hash.
 MAX_URL_CHARS = 2048
-MAX_KEY_CHARS = 1000
 _TITLE_FROM_TEXT = 80
 # An entity left in text that is not HTML: its feed escaped it twice. Only complete
 # references count (html.unescape alone would also read "&notice" as "¬ice").
-_ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 # The only iframes kept: video players of sites that serve embeds for exactly this.
 _VIDEO_EMBED = re.compile(
     r"^https://(?:www\.)?(?:youtube\.com/embed/|youtube-nocookie\.com/embed/|player\.vimeo\.com/video/)",
@@ -170,24 +167,6 @@ ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
 ALLOWED_URL_SCHEMES = frozenset({"http", "https", "mailto"})
 
 
-def strip_forbidden(text: str) -> str:
-    return _XML_FORBIDDEN.sub("", text)
-
-
-def plain_text(value: str | None, *, is_html: bool) -> str:
-    """Text for a title: tags removed, entities decoded once, whitespace collapsed."""
-    if not value:
-        return ""
-    if is_html and ("<" in value or "&" in value):
-        # Forbidden characters go first: nh3 cannot take lone surrogates.
-        text = html.unescape(nh3.clean(strip_forbidden(value), tags=set()))
-    elif is_html:
-        text = value  # no tag and no entity: cleaning would give it back unchanged
-    else:
-        text = _ENTITY.sub(lambda found: html.unescape(found.group(0)), value)
-    return _WHITESPACE.sub(" ", strip_forbidden(text)).strip()
-
-
 def sanitize_html(value: str | None, *, is_html: bool, base_url: str) -> str | None:
     """Allow-listed HTML with absolute links; plain text is escaped into HTML.
 
@@ -279,13 +258,6 @@ def entry_key(guid: str | None, link: str | None, title: str, body: str) -> str:
     if link:
         return link
     return "sha256:" + hashlib.sha256(f"{title}\n{body}".encode()).hexdigest()
-
-
-def bounded_key(key: str) -> str:
-    """`key`, or a hash of it when it is too long to be stored as a key."""
-    if len(key) <= MAX_KEY_CHARS:
-        return key
-    return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def identity_aliases(guid: str | None, link: str | None, title: str) -> tuple[str, ...]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from feedhub.config.settings import Settings
 from feedhub.core.models import HealthChange, HealthEvent, PublishedEntry, PublishedSource
-from feedhub.parse.normalize import strip_forbidden
+from feedhub.core.text import strip_forbidden
 from feedhub.publish.catalog import FeedInfo
 from feedhub.publish.publisher import write_feed
 from feedhub.store.facade import Store

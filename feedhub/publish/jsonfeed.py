@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from feedhub.core.models import PublishedEntry
-from feedhub.parse.normalize import plain_text
+from feedhub.core.text import plain_text
 from feedhub.publish.catalog import JSON_FEED, FeedInfo, public_url
 
 VERSION = "https://jsonfeed.org/version/1.1"

@@ -10,8 +10,6 @@ not rewritten at all (their mtime, and so Last-Modified, stays).
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -21,7 +19,9 @@ from lxml import etree
 
 from feedhub import __version__
 from feedhub.config.settings import Settings
+from feedhub.core.files import write_atomically
 from feedhub.core.models import PublishedEntry
+from feedhub.core.site import content_type_of, strong_etag
 from feedhub.publish.catalog import (
     ATOM,
     FRONT_PAGE,
@@ -37,7 +37,6 @@ from feedhub.publish.catalog import (
 from feedhub.publish.frontpage import render_front_page, site_digest, source_rows, summarize_feed
 from feedhub.publish.jsonfeed import render_json_feed
 from feedhub.publish.opml import render_opml
-from feedhub.serve.app import content_type_of, strong_etag
 from feedhub.store.facade import Store
 
 log = logging.getLogger(__name__)
@@ -259,26 +258,3 @@ def _entry_links(entry: PublishedEntry) -> list[dict[str, str]]:
 def _public_source_url(entry: PublishedEntry, fallback: str) -> str:
     """The source's feed URL, unless it is a local file the public has no business seeing."""
     return public_url(entry.source.url) or public_url(entry.source.link) or fallback
-
-
-def write_atomically(path: Path, body: bytes, mode: int = 0o644) -> bool:
-    """Replace `path` with `body` by rename, so no reader sees half a file; False if unchanged."""
-    try:
-        if path.read_bytes() == body:
-            return False
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(body)
-            file.flush()
-            os.fsync(file.fileno())
-        Path(temporary).chmod(mode)
-        Path(temporary).replace(path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    log.debug("wrote %s (%d bytes)", path, len(body))
-    return True

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from feedhub.core.models import EntryToStore
-from feedhub.parse.normalize import bounded_key
+from feedhub.core.text import bounded_key
 
 UPDATES_PER_DAY = 4
 REVISION_WINDOW = timedelta(days=1)

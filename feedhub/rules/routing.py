@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from feedhub.config.settings import CategorySettings, SourceSettings
-from feedhub.parse.normalize import plain_text
+from feedhub.core.text import plain_text
 
 ALL = "all"
 

@@ -32,6 +32,7 @@ from feedhub.core.models import (
     SourceHealth,
     SourceState,
 )
+from feedhub.core.text import one_line
 from feedhub.rules import hints
 
 MOVE_AFTER = 3  # consecutive polls with the same permanent redirect before the URL moves
@@ -163,10 +164,6 @@ def backoff(timing: Timing, failures: int) -> timedelta:
 def regular_delay(timing: Timing) -> timedelta:
     """The delay between two polls of a healthy source that asks for nothing more."""
     return _clamp(timing.interval, timing)
-
-
-def one_line(text: str, limit: int = 500) -> str:
-    return " ".join(text.split())[:limit]
 
 
 def _clamp(delay: timedelta, timing: Timing) -> timedelta:

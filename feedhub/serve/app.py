@@ -8,7 +8,6 @@ gzip; it never serves anything outside the published site.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import logging
 import os
 import re
@@ -16,11 +15,10 @@ import stat
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 import waitress.server
@@ -29,20 +27,12 @@ from waitress import trigger, wasyncore
 from feedhub.config.settings import Settings
 from feedhub.core.clock import ensure_utc
 from feedhub.core.errors import ServeError
+from feedhub.core.site import Document, DocumentSource, content_type_of, document_file, strong_etag
 
 logger = logging.getLogger(__name__)
 
 Metrics = Callable[[], tuple[bytes, str]]
 
-_CONTENT_TYPES_BY_NAME = {
-    "atom.xml": "application/atom+xml; charset=utf-8",
-    "rss.xml": "application/rss+xml; charset=utf-8",
-}
-_CONTENT_TYPES_BY_SUFFIX = {
-    ".json": "application/feed+json; charset=utf-8",
-    ".opml": "text/x-opml; charset=utf-8",
-    ".html": "text/html; charset=utf-8",
-}
 # An allow-list rather than a deny-list: segments of letters, digits and `._~-`
 # that never start with a dot. This refuses `..`, hidden files, backslashes, NUL,
 # empty segments (so absolute paths) and any `%` left after the server's single
@@ -63,27 +53,6 @@ _ETAG_CACHE_SIZE = 1024
 
 K = TypeVar("K")
 V = TypeVar("V")
-
-
-@dataclass(frozen=True, slots=True)
-class Document:
-    """One published document ready to be served."""
-
-    body: bytes
-    content_type: str
-    etag: str  # strong and quoted, a hash of `body`
-    last_modified: datetime  # timezone-aware UTC, whole seconds
-
-
-class DocumentSource(Protocol):
-    """Where the app finds documents; `path` is already safe and relative to the site root."""
-
-    def get(self, path: str) -> Document | None: ...
-
-
-def strong_etag(body: bytes) -> str:
-    """The strong, quoted ETag of a body."""
-    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
 
 
 class _LRU(Generic[K, V]):
@@ -107,11 +76,6 @@ class _LRU(Generic[K, V]):
         return value
 
 
-def content_type_of(name: str) -> str | None:
-    """The Content-Type a published document named `name` is served with; None: not served."""
-    return _CONTENT_TYPES_BY_NAME.get(name) or _CONTENT_TYPES_BY_SUFFIX.get(Path(name).suffix)
-
-
 class FileDocuments:
     """Documents read from the files under `output_dir`."""
 
@@ -120,7 +84,7 @@ class FileDocuments:
         self._etags: _LRU[tuple[str, int, int, int], str] = _LRU(_ETAG_CACHE_SIZE)
 
     def get(self, path: str) -> Document | None:
-        relative = path + "index.html" if path == "" or path.endswith("/") else path
+        relative = document_file(path)
         content_type = content_type_of(relative.rpartition("/")[2])
         if content_type is None:
             return None
@@ -300,7 +264,7 @@ def site_app(
     settings: Settings, metrics: Metrics | None, documents: DocumentSource | None = None
 ) -> WSGIApplication:
     """The app serving a hub's site: `documents`, else the files in output_dir (see
-    `feedhub.store.documents.site_documents`). Clients may cache a document for as long as
+    `feedhub.app.site.site_documents`). Clients may cache a document for as long as
     the most often polled source's interval, as nothing changes faster than that."""
     max_age = int(settings.shortest_interval.total_seconds())
     return make_app(documents or FileDocuments(settings.hub.output_dir), max_age, metrics)

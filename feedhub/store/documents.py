@@ -9,10 +9,7 @@ before.
 
 from __future__ import annotations
 
-from sqlalchemy.engine import make_url
-
-from feedhub.config.settings import Settings
-from feedhub.serve.app import Document, DocumentSource, FileDocuments
+from feedhub.core.site import Document, document_file
 from feedhub.store.facade import Store
 
 
@@ -23,7 +20,7 @@ class StoredDocuments:
         self._store = store
 
     def get(self, path: str) -> Document | None:
-        relative = path + "index.html" if path == "" or path.endswith("/") else path
+        relative = document_file(path)
         stored = self._store.document(relative)
         if stored is None:
             return None
@@ -33,10 +30,3 @@ class StoredDocuments:
             etag=stored.etag,
             last_modified=stored.updated.replace(microsecond=0),
         )
-
-
-def site_documents(settings: Settings, store: Store) -> DocumentSource:
-    """Where `serve` finds the site: the store when it is shared (PostgreSQL), else the files."""
-    if make_url(settings.hub.database).get_backend_name() == "postgresql":
-        return StoredDocuments(store)
-    return FileDocuments(settings.hub.output_dir)

@@ -37,7 +37,7 @@ from feedhub.core.models import (
     SourceHealth,
     SourceState,
 )
-from feedhub.parse.normalize import bounded_key
+from feedhub.core.text import bounded_key, error_line
 from feedhub.rules import dedupe
 from feedhub.rules.routing import Routable
 from feedhub.rules.spread import host_of, spread_over_hosts
@@ -1156,8 +1156,8 @@ def _published_entry(row: Any, alternates: tuple[str, ...]) -> PublishedEntry:
 
 def _first_line(error: BaseException) -> str:
     if isinstance(error, OperationalError) and error.orig is not None:
-        return " ".join(str(error.orig).split())[:300]
-    return " ".join(str(error).split("\n")[0].split())[:300]
+        return error_line(error.orig)
+    return error_line(error)
 
 
 def _safe_url(url: str) -> str:
