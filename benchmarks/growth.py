@@ -299,7 +299,8 @@ def _entry_row(number: int, sources: int, start: datetime, rng: random.Random) -
 
 def newest_entries_plan(url: str) -> str:
     """SQLite's plan for one category's newest entries, as `feedhub publish` asks for them."""
-    from feedhub.store.facade import Store, latest_entries_query
+    from feedhub.store.facade import Store
+    from feedhub.store.published import latest_entries_query
 
     store = Store.open(url)
     try:

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from feedhub.store import facade as store_module
+from feedhub.store import engine as store_module
 from feedhub.store.facade import Store
 from tests.conftest import ConfigWriter, run_feedhub, start_feedhub
 from tests.hostile import growing_feed
@@ -159,11 +159,11 @@ def test_a_writer_waits_again_when_the_store_stays_locked_past_the_busy_timeout(
                 other_process.execute("COMMIT")
 
     handler = ReleaseWhenWaitedFor()
-    logging.getLogger("feedhub.store.facade").addHandler(handler)
+    logging.getLogger("feedhub.store.engine").addHandler(handler)
     try:
         store.sync_sources([], datetime(2025, 7, 4, tzinfo=UTC))
     finally:
-        logging.getLogger("feedhub.store.facade").removeHandler(handler)
+        logging.getLogger("feedhub.store.engine").removeHandler(handler)
         other_process.close()
         store.close()
     assert "waiting for it again (attempt 2)" in caplog.text

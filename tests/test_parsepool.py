@@ -70,7 +70,8 @@ def urls(feed_server: FeedServer) -> list[str]:
 
 
 def stored(hub: Hub) -> list[object]:
-    return list(hub.store.latest_entries("all", 1000))
+    with hub.store.publication() as view:
+        return list(view.latest_entries("all", 1000))
 
 
 def test_a_big_poll_parses_in_workers_and_stores_what_one_process_would(

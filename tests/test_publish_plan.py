@@ -8,7 +8,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from feedhub.store.facade import Store, latest_entries_query, primaries_query
+from feedhub.store.entries import primaries_query
+from feedhub.store.facade import Store
+from feedhub.store.published import latest_entries_query
 
 
 def plan(store: Store, query: sa.Select[object]) -> list[str]:

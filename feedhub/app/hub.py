@@ -45,7 +45,8 @@ from feedhub.rules import dedupe, schedule
 from feedhub.rules.routing import Routable, Router, routing_digest
 from feedhub.rules.schedule import Timing
 from feedhub.rules.spread import host_of
-from feedhub.store.facade import RoutedEntry, Store
+from feedhub.store.entries import RoutedEntry
+from feedhub.store.facade import Store
 from feedhub.store.retention import prune_if_due
 
 log = logging.getLogger(__name__)

@@ -20,5 +20,5 @@ from feedhub.store.facade import Store
 def site_documents(settings: Settings, store: Store) -> DocumentSource:
     """The store's documents when it is shared (PostgreSQL), else the files under output_dir."""
     if make_url(settings.hub.database).get_backend_name() == "postgresql":
-        return StoredDocuments(store)
+        return StoredDocuments(store.reading)
     return FileDocuments(settings.hub.output_dir)

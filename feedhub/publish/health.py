@@ -41,7 +41,8 @@ def publish_health(store: Store, settings: Settings) -> list[Path]:
     """Rewrite the health feed from the newest events; return the files that changed."""
     events = store.recent_health_events(settings.hub.max_entries)
     entries = [_published(event) for event in events]
-    return write_feed(settings.hub.output_dir, health_feed(settings), entries, store)
+    with store.publication(write=True) as keeper:
+        return write_feed(settings.hub.output_dir, health_feed(settings), entries, keeper)
 
 
 def _published(event: HealthEvent) -> PublishedEntry:

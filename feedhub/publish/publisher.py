@@ -79,9 +79,10 @@ def publish(
                         settings.hub.output_dir, feed, latest[feed.slug], publication
                     )
         if feed.slug not in latest:
-            latest[feed.slug] = store.latest_entries(
-                feed.slug, settings.hub.max_entries, feed.max_per_source
-            )
+            with store.publication() as view:
+                latest[feed.slug] = view.latest_entries(
+                    feed.slug, settings.hub.max_entries, feed.max_per_source
+                )
     written += write_site(store, settings, latest)
     if wanted is None:
         store.set_hub_state(FEEDS_DIGEST, feeds_digest(settings))
@@ -123,7 +124,8 @@ def write_site(
         FRONT_PAGE: render_front_page(settings.hub.title, feeds, sources),
         SOURCES_OPML: render_opml(settings, site_links),
     }
-    written = _write_all(settings.hub.output_dir, "", documents, store)
+    with store.publication(write=True) as keeper:
+        written = _write_all(settings.hub.output_dir, "", documents, keeper)
     store.set_hub_state(SITE_DIGEST, site_digest(settings, sources, site_links))
     return written
 

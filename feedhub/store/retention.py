@@ -23,7 +23,8 @@ from sqlalchemy.engine import Connection
 from feedhub.config.settings import HubSettings
 from feedhub.rules import dedupe
 from feedhub.store import dialects
-from feedhub.store.facade import Store, _mark_dirty, read_state, write_state
+from feedhub.store.categories import mark_dirty
+from feedhub.store.facade import Store
 from feedhub.store.identity import batches
 from feedhub.store.schema import (
     entries,
@@ -33,6 +34,7 @@ from feedhub.store.schema import (
     source_listings,
     sources,
 )
+from feedhub.store.state import read_state, write_state
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +76,7 @@ def prune(connection: Connection, keep_days: int, keep_min: int, now: datetime) 
     cutoff = now - timedelta(days=keep_days)
     doomed = _doomed(connection, cutoff, keep_min)
     _bury(connection, doomed, now)
-    _mark_dirty(connection, _categories_of(connection, doomed))
+    mark_dirty(connection, _categories_of(connection, doomed))
     for batch in batches(doomed):
         connection.execute(entries.delete().where(entries.c.id.in_(batch)))
     expired = connection.execute(
