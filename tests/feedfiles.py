@@ -13,7 +13,8 @@ from typing import Any
 import feedparser
 from lxml import etree
 
-from feedhub.app.hub import Hub, PollSummary
+from feedhub.app.hub import Hub
+from feedhub.app.poll import PollSummary
 from tests.conftest import ATOM_SCHEMA, ConfigWriter, FakeClock, open_hub
 
 _ATOM_SCHEMA: list[etree.RelaxNG] = []

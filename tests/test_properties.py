@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from feedhub.app.hub import Hub
 from feedhub.config.settings import load_config
 from feedhub.core.text import plain_text
-from feedhub.parse.normalize import canonical_link
+from feedhub.parse.normalize import canonical_link, clean_link
 from feedhub.store.facade import Store
 from tests.conftest import FakeClock
 from tests.feedfiles import assert_valid_atom
@@ -81,6 +81,9 @@ class Item:
     date: int
     variant: int
     enclosure: bool
+
+    def link_url(self) -> str:
+        return LINKS[self.link].format(n=self.article, other=self.other)
 
     def render(self) -> str:
         values = {"n": self.article, "other": self.other, "variant": self.variant}
@@ -145,7 +148,18 @@ def write_config(folder: Path, paths: list[Path]) -> Path:
     return config
 
 
-def check_published(output: Path) -> None:
+def check_published(output: Path, listed: list[list[Item]]) -> None:
+    """Valid, no repeats, and every article a source lists now has arrived in `all`."""
+    arrived = {
+        canonical_link(entry.link)
+        for entry in feedparser.parse((output / "all" / "atom.xml").read_bytes()).entries
+    }
+    expected = {
+        canonical_link(clean_link(item.link_url(), "https://news.example/"))
+        for document in listed
+        for item in document
+    }
+    assert expected <= arrived, (expected - arrived, listed)
     for slug in ("all", "world", "energy"):
         atom = (output / slug / "atom.xml").read_bytes()
         assert_valid_atom(atom)
@@ -176,13 +190,15 @@ def test_published_feeds_stay_valid_and_free_of_repeats(
         clock = FakeClock()
         hub = Hub(loaded, Store.open(loaded.hub.database), clock)
         hub.sync_sources()
+        listed: list[list[Item]] = [[], []]
         try:
             for documents_of_poll, minutes in sequence:
-                for path, document in zip(paths, documents_of_poll, strict=True):
+                for n, (path, document) in enumerate(zip(paths, documents_of_poll, strict=True)):
                     if document is not None:
                         path.write_bytes(rss(document))
+                        listed[n] = document
                 hub.run_once(everything=True)
-                check_published(hub.settings.hub.output_dir)
+                check_published(hub.settings.hub.output_dir, listed)
                 clock.advance(timedelta(minutes=minutes))
         finally:
             hub.close()

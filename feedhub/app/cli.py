@@ -196,12 +196,12 @@ def check(context: Context) -> None:
 @pass_context
 def status(context: Context, as_json: bool) -> None:
     """Show every source's health; exit 1 when any source is failing."""
-    from feedhub.app.status import any_failing, render_json, render_table, source_statuses
+    from feedhub.app.status import any_troubled, render_json, render_table, source_statuses
 
     with context.hub() as hub:
         rows = source_statuses(hub.settings, hub.store.source_states())
     click.echo(render_json(rows) if as_json else render_table(rows))
-    if any_failing(rows):
+    if any_troubled(rows):
         sys.exit(EXIT_ERROR)
 
 

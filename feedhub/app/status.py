@@ -99,8 +99,9 @@ def source_statuses(settings: Settings, states: Iterable[SourceState]) -> list[S
     ]
 
 
-def any_failing(rows: Iterable[SourceStatus]) -> bool:
-    return any(row.state is SourceHealth.FAILING for row in rows)
+def any_troubled(rows: Iterable[SourceStatus]) -> bool:
+    """Whether a source needs the operator: failing, or gone (to retry or remove)."""
+    return any(row.state.troubled for row in rows)
 
 
 def render_json(rows: Sequence[SourceStatus]) -> str:

@@ -24,9 +24,11 @@ from feedhub.core.models import PublishedEntry
 from feedhub.core.site import content_type_of, strong_etag
 from feedhub.publish.catalog import (
     ATOM,
+    FEED_FILES,
     FRONT_PAGE,
     JSON_FEED,
     RSS,
+    SITE_FILES,
     SOURCES_OPML,
     FeedInfo,
     feeds_digest,
@@ -87,6 +89,17 @@ def publish(
     if wanted is None:
         store.set_hub_state(FEEDS_DIGEST, feeds_digest(settings))
     return written
+
+
+def missing_outputs(settings: Settings) -> tuple[set[str], bool]:
+    """The feeds with a file missing from output_dir, and whether a site page is missing."""
+    output = settings.hub.output_dir
+    feeds = {
+        feed.slug
+        for feed in feeds_of(settings)
+        if not all((output / feed.slug / name).exists() for name in FEED_FILES)
+    }
+    return feeds, not all((output / name).exists() for name in SITE_FILES)
 
 
 def feeds_are_current(store: Store, settings: Settings) -> bool:
