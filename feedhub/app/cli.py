@@ -18,13 +18,13 @@ from typing import Any, TypeVar
 import click
 
 from feedhub import __version__
+from feedhub.app.context import Context
 from feedhub.app.hub import Hub
 from feedhub.app.manage import opml, sources_add, sources_remove
 from feedhub.config.settings import (
     Settings,
     SourceSettings,
     config_path,
-    load_config,
     resolve_source_url,
 )
 from feedhub.core.errors import ConfigError, FeedhubError
@@ -38,27 +38,6 @@ EXIT_CONFIG = 2
 EXIT_ERROR = 1
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-class Context:
-    """What every command needs: the config file's path, loaded on demand."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def settings(self) -> Settings:
-        return load_config(self.path)
-
-    @contextmanager
-    def hub(self) -> Iterator[Hub]:
-        settings = self.settings()
-        store = Store.open(settings.hub.database)
-        hub = Hub(settings, store)
-        try:
-            yield hub
-        finally:
-            hub.close()
-            store.close()
 
 
 pass_context = click.make_pass_decorator(Context)

@@ -13,11 +13,11 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import click
 
+from feedhub.app.context import Context
 from feedhub.app.discover import COMMON_PATHS, Discoverer, Discovery, FoundFeed
 from feedhub.config.edit import ConfigEditor, NewSource
 from feedhub.config.settings import Settings
@@ -33,9 +33,6 @@ from feedhub.core.files import write_atomically
 from feedhub.fetch.client import Fetcher
 from feedhub.publish.opml import OpmlSource, parse_opml, render_opml
 from feedhub.store.facade import Store
-
-if TYPE_CHECKING:
-    from feedhub.app.cli import Context
 
 log = logging.getLogger(__name__)
 

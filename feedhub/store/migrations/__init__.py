@@ -1,1 +1,1 @@
-"""Alembic migrations of the feedhub store; `feedhub.store.facade` applies them on open."""
+"""Alembic migrations of the feedhub store; `feedhub.store.engine` applies them when a store is opened."""
