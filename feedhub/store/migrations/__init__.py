@@ -1,1 +1,1 @@
-"""Alembic migrations of the feedhub store; `feedhub.store.engine` applies them when a store is opened."""
+"""Alembic migrations of the store; `feedhub.store.engine` applies them when a store opens."""
