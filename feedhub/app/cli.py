@@ -29,6 +29,7 @@ from feedhub.config.settings import (
 )
 from feedhub.core.errors import ConfigError, FeedhubError
 from feedhub.core.memory import return_large_blocks
+from feedhub.core.urls import RedactSecrets
 from feedhub.parse.docguard import check_expat
 from feedhub.store.facade import Store
 
@@ -81,6 +82,8 @@ def cli(context: click.Context, config: Path | None, verbose: bool, quiet: bool)
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactSecrets())
     # Alembic reports every migration step at INFO; feedhub logs one line per upgrade itself.
     logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
     check_expat()
