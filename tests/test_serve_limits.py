@@ -134,3 +134,26 @@ def test_a_client_that_drips_its_headers_is_dropped_at_the_header_timeout(
     finally:
         server.close()
         thread.join(timeout=10)
+
+
+def test_a_slow_reader_gets_its_whole_answer_past_the_header_timeout(tmp_path: Path) -> None:
+    big = b"<feed>" + b"x" * (32 * 1024 * 1024) + b"</feed>\n"  # more than socket buffers hold
+    (tmp_path / "big").mkdir()
+    (tmp_path / "big" / "atom.xml").write_bytes(big)
+    server, thread = start_background_server(
+        make_app(FileDocuments(tmp_path), 60), "127.0.0.1", 0, header_timeout=1
+    )
+    try:
+        with socket.create_connection(("127.0.0.1", server.effective_port), timeout=30) as sock:
+            sock.sendall(b"GET /big/atom.xml HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            received = sock.recv(1)
+            # Wait past the header timeout with the answer half sent: the server polls
+            # this connection's readiness meanwhile, and must not take it for an idle one.
+            threading.Event().wait(3)
+            while chunk := sock.recv(1024 * 1024):
+                received += chunk
+        assert received.endswith(b"</feed>\n")
+        assert len(received.partition(b"\r\n\r\n")[2]) == len(big)
+    finally:
+        server.close()
+        thread.join(timeout=10)

@@ -7,10 +7,11 @@ kernel's backlog until they give up. Two rules stop that:
 
 - a connection has `header_timeout` seconds to send a complete request, counted
   from when it opened or its last request was answered (an idle keep-alive
-  connection is closed after as long);
+  connection is closed after as long; time spent answering does not count);
 - when more than `max_connections` are open, a new connection makes room by
   closing the one that has waited longest without a complete request (never one
-  being answered), so a new client is served at once even while the attack goes on.
+  being answered or sent its answer), so a new client is served at once even
+  while the attack goes on.
 
 Both act from waitress's event loop (`readable()` is polled every loop turn, at
 most a second apart), where closing a connection is safe.
@@ -44,7 +45,9 @@ class _PatientChannel(HTTPChannel):  # type: ignore[misc]
 
     def readable(self) -> bool:
         now = time.monotonic()
-        if self.requests:  # being answered: the wait starts again afterwards
+        if self.requests or self.total_outbufs_len:
+            # Being answered (a slow reader is channel_timeout's business): the wait for
+            # the next request starts once the answer is sent.
             self.waiting_since = now
         elif now - self.waiting_since > self.header_timeout:
             self.will_close = True
@@ -57,7 +60,10 @@ class _PatientChannel(HTTPChannel):  # type: ignore[misc]
         waiting = [
             channel
             for channel in channels.values()
-            if channel is not self and not channel.requests and not channel.will_close
+            if channel is not self
+            and not channel.requests
+            and not channel.total_outbufs_len
+            and not channel.will_close
         ]
         if waiting:
             min(waiting, key=_waiting_since).will_close = True
