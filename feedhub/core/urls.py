@@ -120,7 +120,7 @@ def publishable_url(url: str, schemes: frozenset[str] = PUBLISHED_SCHEMES) -> st
     text = _encoded(url.strip())
     try:
         parts = urlsplit(text)
-        port = parts.port
+        parts.port  # noqa: B018 (raises ValueError on a port that is no number)
     except ValueError:
         return None
     scheme = parts.scheme.lower()
@@ -128,12 +128,10 @@ def publishable_url(url: str, schemes: frozenset[str] = PUBLISHED_SCHEMES) -> st
         return None
     if scheme == "mailto":
         return urlunsplit(parts._replace(scheme=scheme))
-    host = parts.hostname
-    if not host:
+    if not parts.hostname:
         return None
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = host if port is None else f"{host}:{port}"
+    # Without userinfo; the host as written (links are entry identities: keep them stable).
+    netloc = parts.netloc.rpartition("@")[2]
     path = _without_dot_segments(parts.path) or "/"
     return urlunsplit((scheme, netloc, path, parts.query, parts.fragment))
 
