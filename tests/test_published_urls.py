@@ -16,6 +16,7 @@ import pytest
 
 from feedhub.config.settings import load_config
 from feedhub.core.models import Enclosure, FeedEntry
+from feedhub.core.urls import redact_text, redact_url
 from feedhub.parse.normalize import normalize_entry, sanitize_html
 from tests.conftest import ConfigWriter, open_hub, output_files, run_feedhub
 from tests.httpserver import FeedServer, Reply
@@ -215,3 +216,32 @@ def test_a_failing_source_with_secrets_is_redacted_in_logs_status_and_health(
     texts = [run.stdout + run.stderr for run in outputs] + [b.decode() for b in published.values()]
     for text in texts:
         assert SECRET not in text and "hunter2" not in text
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://u:p@h.example/f?token=1&page=2", "https://h.example/f?token=REDACTED&page=2"),
+        (
+            "https://h.example/f?api_key=1&apiKey=2",
+            "https://h.example/f?api_key=REDACTED&apiKey=REDACTED",
+        ),
+        (
+            "https://h.example/f?X-Amz-Signature=1&sig=2",
+            "https://h.example/f?X-Amz-Signature=REDACTED&sig=REDACTED",
+        ),
+        (
+            "https://h.example/f?access_token=1&password=2",
+            "https://h.example/f?access_token=REDACTED&password=REDACTED",
+        ),
+        ("https://h.example/f?keyword=oil&monkey=1", "https://h.example/f?keyword=oil&monkey=1"),
+    ],
+)
+def test_secret_looking_query_values_and_userinfo_are_redacted(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+    assert redact_text(f"fetching {url}: refused") == f"fetching {shown}: refused"
+    path = url.split("/", 3)[3]
+    assert (
+        redact_text(f'"GET /{path} HTTP/1.1" 200')
+        == f'"GET /{shown.split("/", 3)[3]} HTTP/1.1" 200'
+    )

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
-from urllib.parse import parse_qsl, quote, urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 PUBLISHED_SCHEMES = frozenset({"http", "https", "mailto"})
 WEB_SCHEMES = frozenset({"http", "https"})
@@ -58,8 +58,12 @@ _WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 # Non-ASCII characters stay: Atom links are IRIs (RFC 4287), and browsers encode them.
 _NOT_IN_URI = re.compile(r"[\x00-\x20\"<>\\^`{|}\x7f]|%(?![0-9A-Fa-f]{2})")
 _URL_IN_TEXT = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s<>\"']+")
-# A query parameter in free text (a request line in a log, a path): `?name=value`.
-_PARAMETER_IN_TEXT = re.compile(r"(?<=[?&;])([A-Za-z0-9_.\-\[\]]+)=([^&;\s#\"'<>]*)")
+# A query parameter: `name=value` in a query; in free text (a request line in a log, a
+# path), one that follows `?`, `&` or `;`.
+_PARAMETER = re.compile(r"(?:^|(?<=[&;]))([^=&;]+)=([^&;]*)")
+_PARAMETER_IN_TEXT = re.compile(
+    r"(?<=[?&;])([A-Za-z0-9_.%\-\[\]]+)=([^&;\s#\"'<>]*?)(?=[:,.;)]*(?:[&\s#\"'<>]|$))"
+)
 _DOT_SEGMENT = re.compile(r"%2e", re.IGNORECASE)
 
 
@@ -77,15 +81,7 @@ def redact_url(url: str) -> str:
     except ValueError:
         return REDACTED
     netloc = parts.netloc.rpartition("@")[2]
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        if any(is_secret_parameter(name) for name, _ in pairs):
-            query = "&".join(
-                f"{quote(name, safe='')}="
-                + (REDACTED if is_secret_parameter(name) else quote(value, safe=""))
-                for name, value in pairs
-            )
+    query = _PARAMETER.sub(_redacted_parameter, parts.query)
     if netloc == parts.netloc and query == parts.query:
         return url
     return urlunsplit(parts._replace(netloc=netloc, query=query))
@@ -94,13 +90,20 @@ def redact_url(url: str) -> str:
 def redact_text(text: str) -> str:
     """`text` with every URL in it redacted (see `redact_url`), and the secret-looking
     query parameters of partial URLs too (a request line): for messages and logs."""
-    text = _URL_IN_TEXT.sub(lambda found: redact_url(found.group(0)), text)
+    text = _URL_IN_TEXT.sub(_redacted_url, text)
     return _PARAMETER_IN_TEXT.sub(_redacted_parameter, text)
+
+
+def _redacted_url(found: re.Match[str]) -> str:
+    url = found.group(0)
+    # "URL: message" and "(URL)." are how messages quote a URL: the colon is not its own.
+    end = len(url.rstrip(":,.;)"))
+    return redact_url(url[:end]) + url[end:]
 
 
 def _redacted_parameter(found: re.Match[str]) -> str:
     name = found.group(1)
-    return f"{name}={REDACTED}" if is_secret_parameter(name) else found.group(0)
+    return f"{name}={REDACTED}" if is_secret_parameter(unquote(name)) else found.group(0)
 
 
 class RedactSecrets(logging.Filter):
