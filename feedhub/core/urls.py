@@ -68,10 +68,10 @@ _DOT_SEGMENT = re.compile(r"%2e", re.IGNORECASE)
 
 
 def is_secret_parameter(name: str) -> bool:
+    """Whether a query parameter's value looks like a credential, by the parameter's name."""
     words = {word.lower() for word in _WORD.findall(name)}
-    return bool(words & _SECRET_WORDS) or name.lower().replace("_", "").replace("-", "") in (
-        _SECRET_WORDS
-    )
+    glued = re.sub(r"[^a-z0-9]", "", name.lower())
+    return bool(words & _SECRET_WORDS) or glued in _SECRET_WORDS
 
 
 def redact_url(url: str) -> str:
