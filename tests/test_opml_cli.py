@@ -204,3 +204,40 @@ def test_import_refusals_are_one_line_and_change_nothing(
     (line,) = result.stderr.splitlines()
     assert expected in line
     assert config.read_text() == FULL
+
+
+def test_importing_a_long_list_renders_the_config_a_bounded_number_of_times(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Work grows with the list, not with its square: the config document is rendered
+    a few times per import, not once per feed added (the quadratic cost)."""
+    import tomlkit.container
+
+    config = tmp_path / "feedhub.toml"
+    config.write_text(FULL)
+    groups = "".join(
+        f'<outline text="Group {g}">'
+        + "".join(
+            f'<outline type="rss" text="Feed {g}-{n}" xmlUrl="https://f{g}.example/{n}.xml"/>'
+            for n in range(100)
+        )
+        + "</outline>"
+        for g in range(4)
+    )
+    opml = tmp_path / "many.opml"
+    opml.write_text(f'<?xml version="1.0"?><opml version="2.0"><body>{groups}</body></opml>')
+    rendered: list[int] = []
+    render = tomlkit.container.Container.as_string
+
+    def counting(self: tomlkit.container.Container) -> str:
+        text = render(self)
+        rendered.append(len(text))
+        return text
+
+    monkeypatch.setattr(tomlkit.container.Container, "as_string", counting)
+    result = invoke(capsys, "--config", config, "opml", "import", opml)
+    assert result.returncode == 0, result.stderr
+    assert len(load_config(config).sources) == 403
+    size = len(config.read_text())
+    # Each table renders its own body once or twice; the whole file only a few times.
+    assert sum(rendered) < 20 * size, (len(rendered), sum(rendered), size)

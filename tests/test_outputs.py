@@ -329,7 +329,7 @@ def test_opml_of_local_sources_only_when_asked(tmp_path: Path, write_config: Con
     )
     public = parse_opml(render_opml(settings, {}))
     assert [s.title for s in public] == ["Remote"]
-    everything = parse_opml(render_opml(settings, {}, local_files=True))
+    everything = parse_opml(render_opml(settings, {}, private=True))
     assert [(s.title, s.url, s.category_slug) for s in everything] == [
         ("Local", (tmp_path / "a.xml").as_uri(), "world"),
         ("Remote", "https://example.org/feed", None),

@@ -29,6 +29,7 @@ from feedhub.config.settings import (
 )
 from feedhub.core.errors import ConfigError, FeedhubError
 from feedhub.core.memory import return_large_blocks
+from feedhub.core.urls import RedactSecrets
 from feedhub.parse.docguard import check_expat
 from feedhub.store.facade import Store
 
@@ -60,6 +61,8 @@ def cli(context: click.Context, config: Path | None, verbose: bool, quiet: bool)
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactSecrets())
     # Alembic reports every migration step at INFO; feedhub logs one line per upgrade itself.
     logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
     check_expat()
@@ -98,20 +101,18 @@ def _serving(hub: Hub) -> Iterator[None]:
         yield
         return
     from feedhub.app.metrics import metrics_endpoint
-    from feedhub.app.site import site_documents
+    from feedhub.app.site import metrics_placement, site_documents
     from feedhub.serve.app import site_app, start_background_server
 
-    app = site_app(
-        hub.settings,
-        metrics_endpoint(hub.store, hub.metrics, hub.clock),
-        site_documents(hub.settings, hub.store),
-    )
-    server, thread = start_background_server(app, serve_settings.host, serve_settings.port)
-    try:
-        yield
-    finally:
-        server.close()
-        thread.join(timeout=10)
+    endpoint = metrics_endpoint(hub.store, hub.metrics, hub.clock)
+    with metrics_placement(hub.settings, endpoint) as metrics:
+        app = site_app(hub.settings, metrics.for_site, site_documents(hub.settings, hub.store))
+        server, thread = start_background_server(app, serve_settings.host, serve_settings.port)
+        try:
+            yield
+        finally:
+            server.close()
+            thread.join(timeout=10)
 
 
 @cli.command("serve")
@@ -125,7 +126,7 @@ def _serving(hub: Hub) -> Iterator[None]:
 def serve_command(context: Context, host: str | None, port: int | None) -> None:
     """Serve the published feeds, the front page and /metrics over HTTP until stopped."""
     from feedhub.app.metrics import metrics_endpoint
-    from feedhub.app.site import site_documents
+    from feedhub.app.site import metrics_placement, site_documents
     from feedhub.serve.app import serve, site_app
 
     settings = context.settings()
@@ -133,11 +134,12 @@ def serve_command(context: Context, host: str | None, port: int | None) -> None:
     # systemd stops services with SIGTERM: leave the server loop and exit 0, as on Ctrl-C.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
-        serve(
-            site_app(settings, metrics_endpoint(store), site_documents(settings, store)),
-            host or settings.serve.host,
-            settings.serve.port if port is None else port,
-        )
+        with metrics_placement(settings, metrics_endpoint(store)) as metrics:
+            serve(
+                site_app(settings, metrics.for_site, site_documents(settings, store)),
+                host or settings.serve.host,
+                settings.serve.port if port is None else port,
+            )
     finally:
         store.close()
     log.info("server stopped")

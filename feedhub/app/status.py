@@ -2,6 +2,8 @@
 
 Rows come from the config (which sources exist, their categories) joined with
 the store (how their polls went); a source the store has not polled yet is "new".
+URLs, in their columns and in errors, are shown without userinfo and secret query
+values (`feedhub.core.urls.redact_url`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from feedhub.config.settings import Settings
 from feedhub.core.models import SourceHealth, SourceState
+from feedhub.core.urls import redact_text, redact_url
 
 # The keys of `feedhub status --json`, in order; scripts rely on them.
 JSON_KEYS = (
@@ -52,7 +55,7 @@ class SourceStatus:
     """One source's line in the report."""
 
     name: str
-    url: str  # as configured
+    url: str  # as configured, redacted
     effective_url: str | None  # where a permanent redirect moved it, if it did
     categories: tuple[str, ...]
     state: SourceHealth
@@ -123,6 +126,7 @@ def render_table(rows: Sequence[SourceStatus]) -> str:
 def _row(
     name: str, url: str, categories: tuple[str, ...], state: SourceState | None
 ) -> SourceStatus:
+    url = redact_url(url)
     if state is None:
         return SourceStatus(
             name, url, None, categories, SourceHealth.NEW, None, None, None, False, 0, 0, None, None
@@ -130,7 +134,7 @@ def _row(
     return SourceStatus(
         name=name,
         url=url,
-        effective_url=state.effective_url,
+        effective_url=state.effective_url and redact_url(state.effective_url),
         categories=categories,
         state=state.health,
         last_attempt=state.last_attempt,
@@ -139,7 +143,7 @@ def _row(
         has_validators=state.has_validators,
         entries=state.entries,
         failures=state.failures,
-        last_error=state.last_error,
+        last_error=state.last_error and redact_text(state.last_error),
         next_due=state.next_due,
     )
 

@@ -170,6 +170,11 @@ class ServeSettings(_Settings):
     enabled: bool = False
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    metrics: bool = True  # false: no /metrics anywhere
+    # Either set: /metrics is served there only, not on the site (the other defaults to
+    # the site's host, or port 9108).
+    metrics_host: str | None = None
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
 
 
 class CategorySettings(_Settings):

@@ -27,7 +27,7 @@ from feedhub.config.settings import FetchSettings
 from feedhub.core.errors import AddressRefused, FetchError, HTTPStatusError, LimitExceeded
 from feedhub.core.models import Fetched, FetchOutcome, NotModified, Redirect
 from feedhub.core.text import one_line
-from feedhub.fetch.netguard import check_url_address
+from feedhub.fetch.netguard import check_url_address, connect_host
 from feedhub.fetch.transport import CheckedAdapter, FetchGuard
 from feedhub.rules.spread import host_of
 
@@ -52,9 +52,11 @@ class FetchRequest:
     private_host: str | None = None  # this host may be non-public even when the others may not
     allow_file: bool = False  # only sources written in the config file may be local files
 
-    def may_reach_private(self, url: str) -> bool:
+    def may_reach_private(self, host: str) -> bool:
+        """Whether a connection to `host` (as urllib3 reads it: see `connect_host`) may
+        reach a non-public address."""
         return self.allow_private or (
-            self.private_host is not None and urlsplit(url).hostname == self.private_host
+            self.private_host is not None and host == self.private_host.strip("[]").lower()
         )
 
 
@@ -118,8 +120,8 @@ class Fetcher:
                 # The deadline runs from the fetch's first turn at its host (per_host), not
                 # while it waits behind other sources' fetches from the same host.
                 deadline = guard.start()
-                guard.allow_private = request.may_reach_private(url)
-                check_url_address(url, allow_private=guard.allow_private)
+                guard.may_reach_private = request.may_reach_private
+                check_url_address(url, allow_private=request.may_reach_private(connect_host(url)))
                 response = self._get(url, request, deadline)
                 try:
                     if response.status_code in _REDIRECTS and "location" in response.headers:

@@ -20,6 +20,7 @@ import feedparser.mixin
 from feedhub.core.errors import ParseError
 from feedhub.core.models import Enclosure, FeedDocument, FeedEntry
 from feedhub.core.text import error_line
+from feedhub.core.urls import redact_url
 from feedhub.parse.dates import parse_date
 from feedhub.parse.docguard import (
     DEFAULT_LIMITS,
@@ -67,7 +68,10 @@ def parse_document(
         defused = defuse(utf8, limits.max_entries)
     except HostileEntities as error:
         raise HostileEntities(f"{url}: {error}") from None
-    response_headers = {"content-location": url}
+    # Relative links resolve against the URL without its userinfo and secrets: feedparser
+    # resolves links itself, and they are published.
+    base_url = redact_url(url)
+    response_headers = {"content-location": base_url}
     if content_type:
         response_headers["content-type"] = utf8_content_type(content_type)
     try:
@@ -86,7 +90,7 @@ def parse_document(
         raise ParseError(
             f"{url}: not an RSS or Atom feed ({_bozo_text(parsed) or 'no feed found'})"
         )
-    stated = [_entry(raw, url) for raw in parsed.entries[: limits.max_entries]]
+    stated = [_entry(raw, base_url) for raw in parsed.entries[: limits.max_entries]]
     entries = tuple(cap_fields(entry, limits.max_field_bytes) for entry in stated)
     capped = sum(1 for before, after in zip(stated, entries, strict=True) if before != after)
     problems = [f"feed not well formed: {_bozo_text(parsed)}"] if _is_harmful_bozo(parsed) else []

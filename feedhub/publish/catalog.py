@@ -10,7 +10,6 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
 from feedhub import __version__
 from feedhub.config.settings import Settings
@@ -58,15 +57,3 @@ def feeds_digest(settings: Settings) -> str:
 def newest_update(published: Sequence[PublishedEntry]) -> datetime:
     """When a feed last changed: its newest entry's update time (the epoch when empty)."""
     return max((entry.updated for entry in published), default=EPOCH)
-
-
-def public_url(url: str | None) -> str | None:
-    """`url` if it is an absolute http(s) URL anyone can follow, else None.
-
-    Keeps local file paths of sources out of public documents, and feed-provided
-    links with other schemes (javascript:, data:) out of the front page's hrefs.
-    """
-    if not url:
-        return None
-    parts = urlsplit(url)
-    return url if parts.scheme in ("http", "https") and parts.netloc else None

@@ -20,6 +20,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from feedhub import __version__
 from feedhub.config.settings import Settings
 from feedhub.core.models import PublishedEntry, SourceHealth, SourceState
+from feedhub.core.urls import redact_text, web_url
 from feedhub.publish.catalog import (
     ATOM,
     JSON_FEED,
@@ -28,7 +29,6 @@ from feedhub.publish.catalog import (
     FeedInfo,
     feeds_of,
     newest_update,
-    public_url,
 )
 from feedhub.rules.routing import ALL
 
@@ -85,11 +85,11 @@ def source_rows(
         rows.append(
             SourceRow(
                 name=source.name,
-                link=public_url(site_links.get(source.url)) or public_url(source.url),
+                link=web_url(site_links.get(source.url)) or web_url(source.url),
                 health=state.health.value if state else SourceHealth.NEW.value,
                 entries=state.entries if state else 0,
                 last_success=state.last_success if state and state.health.troubled else None,
-                problem=state.last_error if state else None,
+                problem=redact_text(state.last_error) if state and state.last_error else None,
             )
         )
     return rows
@@ -134,7 +134,7 @@ def _environment() -> Environment:
     )
     environment.filters["when"] = _when
     environment.filters["iso"] = _iso
-    environment.filters["href"] = public_url
+    environment.filters["href"] = web_url
     return environment
 
 

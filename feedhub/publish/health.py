@@ -14,6 +14,7 @@ from pathlib import Path
 from feedhub.config.settings import Settings
 from feedhub.core.models import HealthChange, HealthEvent, PublishedEntry, PublishedSource
 from feedhub.core.text import strip_forbidden
+from feedhub.core.urls import redact_text
 from feedhub.publish.catalog import FeedInfo
 from feedhub.publish.publisher import write_feed
 from feedhub.store.facade import Store
@@ -47,7 +48,7 @@ def publish_health(store: Store, settings: Settings) -> list[Path]:
 
 def _published(event: HealthEvent) -> PublishedEntry:
     identity = "\n".join((event.source_url, event.change, event.at.isoformat(), event.message))
-    message = strip_forbidden(event.message)
+    message = strip_forbidden(redact_text(event.message))
     return PublishedEntry(
         uid=f"urn:uuid:{uuid.uuid5(HEALTH_ID_NAMESPACE, identity)}",
         title=_TITLES[event.change].format(strip_forbidden(event.source_name)),

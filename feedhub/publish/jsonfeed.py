@@ -15,7 +15,8 @@ from typing import Any
 
 from feedhub.core.models import PublishedEntry
 from feedhub.core.text import plain_text
-from feedhub.publish.catalog import JSON_FEED, FeedInfo, public_url
+from feedhub.core.urls import web_url
+from feedhub.publish.catalog import JSON_FEED, FeedInfo
 
 VERSION = "https://jsonfeed.org/version/1.1"
 # Custom objects in JSON Feed start with "_"; `about` says where they are documented.
@@ -69,9 +70,9 @@ def _item(entry: PublishedEntry) -> dict[str, Any]:
 def _source(entry: PublishedEntry) -> dict[str, Any]:
     """Where the entry came from, like atom:source; local file paths stay private."""
     source: dict[str, Any] = {"about": SOURCE_EXTENSION_ABOUT, "title": entry.source.name}
-    if feed_url := public_url(entry.source.url):
+    if feed_url := web_url(entry.source.url):
         source["feed_url"] = feed_url
-    if home_page_url := public_url(entry.source.link):
+    if home_page_url := web_url(entry.source.link):
         source["home_page_url"] = home_page_url
     if entry.alternates:
         source["alternate_urls"] = list(entry.alternates)

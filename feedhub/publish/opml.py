@@ -18,7 +18,7 @@ from lxml import etree
 
 from feedhub.config.settings import Settings, SourceSettings
 from feedhub.core.errors import OpmlError
-from feedhub.publish.catalog import public_url
+from feedhub.core.urls import web_url
 
 _MAX_OPML_BYTES = 10 * 1024 * 1024
 _SLUG = re.compile(r"[a-z0-9][a-z0-9_-]*")
@@ -36,28 +36,32 @@ class OpmlSource:
 
 
 def render_opml(
-    settings: Settings, site_links: Mapping[str, str], *, local_files: bool = False
+    settings: Settings, site_links: Mapping[str, str], *, private: bool = False
 ) -> bytes:
     """The sources as OPML 2.0; `site_links` maps source URLs to their web sites.
 
-    Sources that are local files are left out unless `local_files` (their file:
-    URLs mean nothing to anyone else, and say where things are on this machine).
+    Unless `private`, sources that are local files are left out (their file: URLs
+    mean nothing to anyone else, and say where things are on this machine), and
+    URLs lose their userinfo and secret query values (`feedhub.core.urls.web_url`).
     """
     opml = etree.Element("opml", version="2.0")
     head = etree.SubElement(opml, "head")
     etree.SubElement(head, "title").text = f"{settings.hub.title}: sources"
     etree.SubElement(head, "docs").text = "http://opml.org/spec2.opml"
     body = etree.SubElement(opml, "body")
-    listed = [s for s in settings.sources if local_files or public_url(s.url)]
+    urls = {
+        source.url: source.url if private else web_url(source.url) for source in settings.sources
+    }
+    listed = [source for source in settings.sources if urls[source.url]]
     for slug, category in settings.categories.items():
         members = [source for source in listed if slug in source.categories]
         if members:
             group = etree.SubElement(body, "outline", text=category.title, title=category.title)
             for source in members:
-                _source_outline(group, source, site_links, slug)
+                _source_outline(group, source, urls[source.url] or "", site_links, slug)
     for source in listed:
         if not source.categories:
-            _source_outline(body, source, site_links, None)
+            _source_outline(body, source, urls[source.url] or "", site_links, None)
     etree.indent(opml, space="  ")
     return bytes(etree.tostring(opml, xml_declaration=True, encoding="UTF-8")) + b"\n"
 
@@ -65,11 +69,12 @@ def render_opml(
 def _source_outline(
     parent: etree._Element,
     source: SourceSettings,
+    url: str,
     site_links: Mapping[str, str],
     slug: str | None,
 ) -> None:
-    attributes = {"type": "rss", "text": source.name, "title": source.name, "xmlUrl": source.url}
-    if html_url := public_url(site_links.get(source.url)):
+    attributes = {"type": "rss", "text": source.name, "title": source.name, "xmlUrl": url}
+    if html_url := web_url(site_links.get(source.url)):
         attributes["htmlUrl"] = html_url
     if slug is not None:
         attributes["category"] = slug

@@ -22,6 +22,7 @@ from feedhub.config.settings import Settings
 from feedhub.core.files import write_atomically
 from feedhub.core.models import PublishedEntry
 from feedhub.core.site import content_type_of, strong_etag
+from feedhub.core.urls import web_url
 from feedhub.publish.catalog import (
     ATOM,
     FEED_FILES,
@@ -34,7 +35,6 @@ from feedhub.publish.catalog import (
     feeds_digest,
     feeds_of,
     newest_update,
-    public_url,
 )
 from feedhub.publish.frontpage import render_front_page, site_digest, source_rows, summarize_feed
 from feedhub.publish.jsonfeed import render_json_feed
@@ -272,4 +272,4 @@ def _entry_links(entry: PublishedEntry) -> list[dict[str, str]]:
 
 def _public_source_url(entry: PublishedEntry, fallback: str) -> str:
     """The source's feed URL, unless it is a local file the public has no business seeing."""
-    return public_url(entry.source.url) or public_url(entry.source.link) or fallback
+    return web_url(entry.source.url) or web_url(entry.source.link) or fallback

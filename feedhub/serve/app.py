@@ -28,6 +28,7 @@ from feedhub.config.settings import Settings
 from feedhub.core.clock import ensure_utc
 from feedhub.core.errors import ServeError
 from feedhub.core.site import Document, DocumentSource, content_type_of, document_file, strong_etag
+from feedhub.serve.slowclients import HARD_CONNECTION_LIMIT, HEADER_TIMEOUT, guard_slow_clients
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +45,24 @@ _WAITRESS_LIMITS: dict[str, Any] = {
     "max_request_body_size": 1024,  # we accept no bodies
     "channel_timeout": 30,  # a client that stalls for longer is dropped...
     "cleanup_interval": 10,  # ...within this many seconds more
-    "connection_limit": 100,
+    # A ceiling only: `slowclients` keeps 100 open, making room for new clients.
+    "connection_limit": HARD_CONNECTION_LIMIT,
     "ident": "feedhub",
 }
 _ALLOWED_METHODS = ("GET", "HEAD")
+# Nothing published runs a script (the front page has none, feeds are data): every
+# response says so, and that no page may frame it or learn where its readers go next.
+# The front page's one <style> element is inline.
+_SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    (
+        "Content-Security-Policy",
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    ),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),
+)
 _GZIP_CACHE_SIZE = 64
 _ETAG_CACHE_SIZE = 1024
 
@@ -217,7 +232,7 @@ class _App:
             ("Vary", "Accept-Encoding"),
         ]
         if _not_modified(environ, etag, document.last_modified):
-            start_response("304 Not Modified", validators)
+            start_response("304 Not Modified", [*validators, *_SECURITY_HEADERS])
             return []
         headers = [("Content-Type", document.content_type), *encoding, *validators]
         return _respond(environ, start_response, "200 OK", body, headers)
@@ -232,7 +247,7 @@ def _respond(
 ) -> Iterable[bytes]:
     start_response(
         status,
-        [*headers, ("Content-Length", str(len(body))), ("X-Content-Type-Options", "nosniff")],
+        [*headers, ("Content-Length", str(len(body))), *_SECURITY_HEADERS],
     )
     return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
 
@@ -277,9 +292,10 @@ def _create_server(
     threads: int,
     socket_map: dict[int, Any],
     limits: Mapping[str, Any] = _WAITRESS_LIMITS,
+    header_timeout: float = HEADER_TIMEOUT,
 ) -> Any:
     try:
-        return waitress.server.create_server(
+        server = waitress.server.create_server(
             app, map=socket_map, host=host, port=port, threads=threads, **limits
         )
     except OSError as error:
@@ -287,11 +303,14 @@ def _create_server(
             f"cannot listen on {host}:{port} ({error.strerror or error}); "
             "pick another --host/--port (or [serve] host/port), or stop what uses it"
         ) from None
+    guard_slow_clients(socket_map, header_timeout=header_timeout)
+    return server
 
 
 def serve(app: WSGIApplication, host: str, port: int, *, threads: int = 4) -> None:
     """Serve `app` on host:port until interrupted."""
-    server = _create_server(app, host, port, threads, {})
+    socket_map: dict[int, Any] = {}
+    server = _create_server(app, host, port, threads, socket_map)
     logger.info("serving on http://%s:%s", host, port)
     server.run()
 
@@ -336,14 +355,15 @@ def start_background_server(
     *,
     threads: int = 4,
     limits: Mapping[str, Any] | None = None,
+    header_timeout: float = HEADER_TIMEOUT,
 ) -> tuple[BackgroundServer, threading.Thread]:
     """Serve `app` from a daemon thread; port 0 picks a free port (see `effective_port`).
-    `limits` overrides waitress settings of `_WAITRESS_LIMITS` (tests shorten timeouts)."""
+    `limits` overrides waitress settings of `_WAITRESS_LIMITS`, and `header_timeout`
+    that of `feedhub.serve.slowclients` (tests shorten timeouts)."""
     socket_map: dict[int, Any] = {}
     waitress_limits = {**_WAITRESS_LIMITS, **(limits or {})}
-    server = BackgroundServer(
-        _create_server(app, host, port, threads, socket_map, waitress_limits), socket_map
-    )
+    created = _create_server(app, host, port, threads, socket_map, waitress_limits, header_timeout)
+    server = BackgroundServer(created, socket_map)
     thread = threading.Thread(target=server.run, name="feedhub-serve", daemon=True)
     thread.start()
     logger.info("serving on http://%s:%s", server.effective_host, server.effective_port)
