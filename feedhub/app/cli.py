@@ -120,19 +120,24 @@ def _serving(hub: Hub) -> Iterator[None]:
         return
     from feedhub.app.metrics import metrics_endpoint
     from feedhub.app.site import site_documents
-    from feedhub.serve.app import site_app, start_background_server
+    from feedhub.app.websub import serving_websub
+    from feedhub.serve.app import server_limits, site_app, start_background_server
 
-    app = site_app(
-        hub.settings,
-        metrics_endpoint(hub.store, hub.metrics, hub.clock),
-        site_documents(hub.settings, hub.store),
-    )
-    server, thread = start_background_server(app, serve_settings.host, serve_settings.port)
-    try:
-        yield
-    finally:
-        server.close()
-        thread.join(timeout=10)
+    with serving_websub(hub.settings, hub.store, hub.clock) as websub:
+        app = site_app(
+            hub.settings,
+            metrics_endpoint(hub.store, hub.metrics, hub.clock),
+            site_documents(hub.settings, hub.store),
+            websub,
+        )
+        server, thread = start_background_server(
+            app, serve_settings.host, serve_settings.port, limits=server_limits(hub.settings)
+        )
+        try:
+            yield
+        finally:
+            server.close()
+            thread.join(timeout=10)
 
 
 @cli.command("serve")
@@ -147,18 +152,23 @@ def serve_command(context: Context, host: str | None, port: int | None) -> None:
     """Serve the published feeds, the front page and /metrics over HTTP until stopped."""
     from feedhub.app.metrics import metrics_endpoint
     from feedhub.app.site import site_documents
-    from feedhub.serve.app import serve, site_app
+    from feedhub.app.websub import serving_websub
+    from feedhub.core.clock import system_clock
+    from feedhub.serve.app import serve, server_limits, site_app
 
     settings = context.settings()
     store = Store.open(settings.hub.database)
     # systemd stops services with SIGTERM: leave the server loop and exit 0, as on Ctrl-C.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
-        serve(
-            site_app(settings, metrics_endpoint(store), site_documents(settings, store)),
-            host or settings.serve.host,
-            settings.serve.port if port is None else port,
-        )
+        with serving_websub(settings, store, system_clock) as websub:
+            documents = site_documents(settings, store)
+            serve(
+                site_app(settings, metrics_endpoint(store), documents, websub),
+                host or settings.serve.host,
+                settings.serve.port if port is None else port,
+                limits=server_limits(settings),
+            )
     finally:
         store.close()
     log.info("server stopped")

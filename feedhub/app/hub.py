@@ -25,6 +25,7 @@ from datetime import datetime
 from functools import partial
 
 from feedhub.app.metrics import PollMetrics
+from feedhub.app.websub import WebSub
 from feedhub.config.settings import Settings, SourceSettings
 from feedhub.core.clock import Clock, system_clock
 from feedhub.core.errors import SourceError, StoreError
@@ -41,7 +42,7 @@ from feedhub.parse.pool import Parser, body_hash
 from feedhub.publish.catalog import FEED_FILES, SITE_FILES, feeds_of
 from feedhub.publish.health import health_feed_path, publish_health
 from feedhub.publish.publisher import feeds_are_current, publish, site_is_current
-from feedhub.rules import dedupe, schedule
+from feedhub.rules import dedupe, schedule, websub
 from feedhub.rules.routing import Routable, Router, routing_digest
 from feedhub.rules.schedule import Timing
 from feedhub.rules.spread import host_of
@@ -90,6 +91,7 @@ class Hub:
         self.worker = worker_name()  # whose claims this hub's polls hold
         self._sources = {source.url: source for source in settings.sources}
         self._config_published = False  # whether the outputs were checked against settings
+        self.websub = WebSub(settings, store, self.fetcher, clock)
 
     def close(self) -> None:
         self.fetcher.close()
@@ -105,12 +107,15 @@ class Hub:
     def run_once(
         self, *, everything: bool = False, stop: threading.Event | None = None
     ) -> PollSummary:
-        """Poll what is due (everything, if asked), then republish what changed."""
+        """Poll what is due (everything, if asked), then republish what changed, then
+        WebSub's work: deliveries of the changed feeds, subscriptions to sources' hubs."""
+        self.websub.refresh()
         summary = self.poll(everything=everything, stop=stop)
         prune_if_due(self.store, self.settings.hub, self.clock())
         summary.published = self.publish_changed(polled=summary.polled > 0)
         if summary.health_events or not health_feed_path(self.settings).exists():
             publish_health(self.store, self.settings)
+        self.websub.run()
         return summary
 
     def poll(self, *, everything: bool = False, stop: threading.Event | None = None) -> PollSummary:
@@ -238,7 +243,7 @@ class Hub:
         outcome: FetchOutcome | SourceError
         try:
             with self.metrics.timing():
-                outcome = self.fetcher.fetch(request)
+                outcome = self.websub.take_push(state) or self.fetcher.fetch(request)
         except SourceError as error:
             outcome = error
         self.metrics.fetched(outcome)
@@ -291,6 +296,7 @@ class Hub:
         if document.warning:
             result = schedule.with_warning(result, document.warning)
         report = self.store.store_entries(state, routed, result, now, site_link=document.link)
+        self.websub.noticed(state, document)
         self._note(state, result, summary)
         summary.new_entries += report.new
         summary.updated_entries += report.updated
@@ -316,7 +322,11 @@ class Hub:
         """The schedule rules for `source`, with a fresh random draw for its jitter."""
         schedule = self.settings.schedule
         return Timing(
-            interval=self.settings.source_interval(source),
+            interval=websub.poll_interval(
+                self.settings.source_interval(source),
+                schedule.max_interval,
+                pushed=self.websub.is_pushing(source.url),
+            ),
             min_interval=schedule.min_interval,
             max_interval=schedule.max_interval,
             spread=self.draw(),

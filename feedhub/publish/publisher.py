@@ -166,7 +166,22 @@ def write_document(output_dir: Path, path: str, body: bytes, keeper: DocumentKee
 
 def render_atom(feed: FeedInfo, published: Sequence[PublishedEntry]) -> bytes:
     generator = _generator(feed, published, self_name=ATOM)
-    return _with_link_attributes(bytes(generator.atom_str(pretty=True)), published)
+    document = _with_link_attributes(bytes(generator.atom_str(pretty=True)), published)
+    return _with_hub(document, feed.hub)
+
+
+def _with_hub(document: bytes, hub: str | None) -> bytes:
+    """Add `<atom:link rel="hub">` beside the feed's `rel="self"` (WebSub discovery);
+    feedgen knows no hub links."""
+    if hub is None:
+        return document
+    root = etree.fromstring(document)
+    own = root if root.tag != "rss" else root.find("channel")
+    self_link = next(link for link in own.iterchildren(_ATOM_LINK) if link.get("rel") == "self")
+    hub_link = etree.Element(_ATOM_LINK, href=hub, rel="hub")
+    hub_link.tail = self_link.tail
+    self_link.addnext(hub_link)
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
 
 
 def _with_link_attributes(document: bytes, published: Sequence[PublishedEntry]) -> bytes:
@@ -186,7 +201,7 @@ def _with_link_attributes(document: bytes, published: Sequence[PublishedEntry]) 
 
 def render_rss(feed: FeedInfo, published: Sequence[PublishedEntry]) -> bytes:
     generator = _generator(feed, published, self_name=RSS)
-    return bytes(generator.rss_str(pretty=True))
+    return _with_hub(bytes(generator.rss_str(pretty=True)), feed.hub)
 
 
 def _generator(

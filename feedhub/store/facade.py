@@ -52,6 +52,7 @@ from feedhub.store.schema import (
     hub_state,
     sources,
 )
+from feedhub.store.websub import topic_changed
 
 log = logging.getLogger(__name__)
 
@@ -660,7 +661,10 @@ def _save_document(
     stored = upsert.on_conflict_do_update(
         index_elements=[documents.c.path], set_=replace, where=changed
     ).returning(documents.c.path)
-    return connection.execute(stored).first() is not None
+    saved = connection.execute(stored).first() is not None
+    if saved:
+        topic_changed(connection, path)  # its WebSub subscribers are owed the new document
+    return saved
 
 
 def _latest_entries(
