@@ -17,7 +17,8 @@ import pytest
 import requests
 
 from feedhub.app.hub import Hub
-from feedhub.serve.app import BackgroundServer
+from feedhub.app.websub import serving_websub
+from feedhub.serve.app import BackgroundServer, server_limits, site_app, start_background_server
 from tests.conftest import ConfigWriter, open_hub
 from tests.feedfiles import Sources, item, rss
 from tests.websub_peers import Peer, peer, serve_hub, signature, subscribe
@@ -260,3 +261,22 @@ def test_workers_sharing_a_store_deliver_each_change_once(make_site: Any) -> Non
         for worker in workers:
             worker.join()
         assert len(subscriber.got("POST")) == 1
+
+
+def test_the_server_verifies_a_request_at_once_without_waiting_for_a_run(
+    make_site: Any,
+) -> None:
+    site = make_site()
+    settings = site.hub.settings
+    with (
+        serving_websub(settings, site.hub.store, site.sources.clock) as websub,
+        peer() as subscriber,
+    ):
+        app = site_app(settings, None, None, websub)
+        server, _ = start_background_server(app, "127.0.0.1", 0, limits=server_limits(settings))
+        try:
+            endpoint = f"http://127.0.0.1:{server.effective_port}/websub"
+            assert subscribe(endpoint, TOPIC, subscriber.url("/cb")).status_code == 202
+            assert subscriber.wait_for("GET")
+        finally:
+            server.close()

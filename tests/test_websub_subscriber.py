@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from feedhub.app.hub import Hub
+from feedhub.app.status import SourceStatus, render_table, source_statuses
 from feedhub.serve.app import BackgroundServer
 from tests.conftest import ConfigWriter, FakeClock, open_hub
 from tests.feedfiles import item
@@ -265,3 +266,35 @@ def test_a_change_at_a_source_reaches_a_subscribed_reader_within_one_run(
         assert b"Breaking" in delivery.body
         assert delivery.body == pushed.published()
         assert pushed.fetches() == fetches
+
+
+def test_status_and_the_front_page_show_which_sources_push(pushed: Pushed) -> None:
+    def row() -> SourceStatus:
+        states = pushed.hub.store.source_states()
+        [status] = source_statuses(pushed.hub.settings, states, pushed.hub.websub.pushing())
+        return status
+
+    front_page = pushed.hub.settings.hub.output_dir / "index.html"
+    assert not row().push and ">push</span>" not in front_page.read_text()
+    pushed.verify()
+    pushed.clock.advance(timedelta(minutes=1))
+    pushed.hub.run_once(everything=True)
+    assert row().push and row().as_json()["push"] is True
+    assert "PUSH" in render_table([row()]) and " yes " in render_table([row()])
+    assert ">push</span>" in front_page.read_text()
+
+
+def test_a_poll_finding_entries_the_hub_did_not_push_returns_to_normal_polling(
+    pushed: Pushed,
+) -> None:
+    pushed.verify()
+    pushed.source.route(
+        "/feed.xml",
+        Reply.feed(pushed.feed(item("First", guid="first"), item("Unpushed", guid="unpushed"))),
+    )
+    pushed.clock.advance(timedelta(minutes=1))
+    pushed.hub.run_once(everything=True)  # the safety net's poll
+    assert b"Unpushed" in pushed.published()
+    assert pushed.hub.websub.pushing() == set()
+    [state] = pushed.hub.store.source_states()
+    assert state.next_due is not None and state.next_due - pushed.clock() < timedelta(hours=1)

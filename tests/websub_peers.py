@@ -47,6 +47,7 @@ class Peer:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
+        self._arrived = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
@@ -65,9 +66,15 @@ class Peer:
                 r for r in self.received if r.method == method and (path is None or r.path == path)
             ]
 
+    def wait_for(self, method: str, timeout: float = 30) -> bool:
+        """Whether a `method` request arrived (at once or within `timeout` seconds): for what
+        happens in another thread, a wait on an event, no timing assertion."""
+        return self._arrived.wait(timeout) and bool(self.got(method))
+
     def _answer(self, request: Received) -> tuple[int, bytes]:
         with self._lock:
             self.received.append(request)
+            self._arrived.set()
             if request.method == "GET":
                 challenge = request.query.get("hub.challenge", "")
                 return (200, challenge.encode()) if self.echo else (404, b"no")

@@ -209,7 +209,7 @@ def status(context: Context, as_json: bool) -> None:
     from feedhub.app.status import any_failing, render_json, render_table, source_statuses
 
     with context.hub() as hub:
-        rows = source_statuses(hub.settings, hub.store.source_states())
+        rows = source_statuses(hub.settings, hub.store.source_states(), hub.websub.pushing())
     click.echo(render_json(rows) if as_json else render_table(rows))
     if any_failing(rows):
         sys.exit(EXIT_ERROR)

@@ -296,7 +296,7 @@ class Hub:
         if document.warning:
             result = schedule.with_warning(result, document.warning)
         report = self.store.store_entries(state, routed, result, now, site_link=document.link)
-        self.websub.noticed(state, document)
+        self.websub.noticed(state, document, new_entries=report.new)
         self._note(state, result, summary)
         summary.new_entries += report.new
         summary.updated_entries += report.updated

@@ -59,6 +59,7 @@ class WebSub:
         self._store = store
         self._verify_at_once = verify_at_once  # a request is verified in a thread of its own
         self._pushing: set[str] = set()
+        self._taken: set[int] = set()  # the sources this run took a pushed document for
         self._topics = {
             settings.hub.base_url + f"{feed.slug}/{name}": f"{feed.slug}/{name}"
             for feed in feeds_of(settings)
@@ -84,6 +85,7 @@ class WebSub:
         """Before a poll: which sources' hubs push to feedhub now."""
         if self.enabled:
             self._pushing = self.subscriptions.pushing(self.clock())
+            self._taken = set()
 
     def run(self) -> None:
         """After a poll and its publishing: verify, deliver, (re)subscribe what is due."""
@@ -205,9 +207,17 @@ class WebSub:
 
     # --- the subscriber ----------------------------------------------------------------
 
-    def noticed(self, state: SourceState, document: FeedDocument) -> None:
-        """A source's document was fetched: subscribe to the hub it advertises, if any."""
-        if self.enabled and self.config.subscribe and document.hub and document.self_url:
+    def noticed(self, state: SourceState, document: FeedDocument, *, new_entries: int) -> None:
+        """A source's document was stored: subscribe to the hub it advertises, if any. A
+        poll (not a push) that found new entries while the hub was to push them means the
+        pushes stopped: the subscription has failed, and the source is polled as usual."""
+        if not (self.enabled and self.config.subscribe):
+            return
+        if new_entries and self.is_pushing(state.url) and state.id not in self._taken:
+            subscription = self.subscriptions.by_source(state.id)
+            if subscription is not None:
+                self._failed(subscription, f"a poll found {new_entries} entries it had not pushed")
+        elif document.hub and document.self_url:
             self.subscriptions.want(state.id, document.hub, document.self_url, self.clock())
 
     def take_push(self, state: SourceState) -> Fetched | None:
@@ -217,6 +227,7 @@ class WebSub:
         pushed = self.subscriptions.take_push(state.id)
         if pushed is None:
             return None
+        self._taken.add(state.id)
         body, content_type = pushed
         log.info("%s: taking the document its hub pushed", state.name)
         # The validators stay: the next poll is still a conditional one.

@@ -38,6 +38,7 @@ from feedhub.publish.frontpage import render_front_page, site_digest, source_row
 from feedhub.publish.jsonfeed import render_json_feed
 from feedhub.publish.opml import render_opml
 from feedhub.store.facade import Store
+from feedhub.store.websub_sources import SubscriberStore
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ def write_site(
         summarize_feed(feed, latest[feed.slug], sizes.get(feed.slug, 0))
         for feed in feeds_of(settings)
     ]
-    sources = source_rows(settings, store.source_states(), site_links)
+    sources = source_rows(settings, store.source_states(), site_links, _pushing(store, settings))
     documents = {
         FRONT_PAGE: render_front_page(settings.hub.title, feeds, sources),
         SOURCES_OPML: render_opml(settings, site_links),
@@ -132,8 +133,13 @@ def site_is_current(store: Store, settings: Settings) -> bool:
     """Whether the site (front page, sources.opml) shows what it would show if written now,
     the feeds' entries aside (see `feedhub.publish.frontpage.site_digest`)."""
     site_links = store.site_links()
-    sources = source_rows(settings, store.source_states(), site_links)
+    sources = source_rows(settings, store.source_states(), site_links, _pushing(store, settings))
     return store.hub_state(SITE_DIGEST) == site_digest(settings, sources, site_links)
+
+
+def _pushing(store: Store, settings: Settings) -> set[str]:
+    """The sources whose WebSub hubs push to feedhub, for the front page."""
+    return SubscriberStore(store).pushing() if settings.websub.enabled else set()
 
 
 def _write_all(

@@ -113,21 +113,30 @@ class SubscriberStore:
             )
 
     def by_token(self, token: str) -> SourceSubscription | None:
+        return self._one(websub_sources.c.token == token)
+
+    def by_source(self, source_id: int) -> SourceSubscription | None:
+        return self._one(websub_sources.c.source_id == source_id)
+
+    def _one(self, which: sa.ColumnElement[bool]) -> SourceSubscription | None:
         query = (
             sa.select(websub_sources, sources.c.url, sources.c.active)
             .join(sources, sources.c.id == websub_sources.c.source_id)
-            .where(websub_sources.c.token == token)
+            .where(which)
         )
         with self._store.reading() as connection:
             row = connection.execute(query).first()
         return None if row is None else _subscription(row)
 
-    def pushing(self, now: datetime) -> set[str]:
-        """The URLs (as configured) of the sources whose hubs push to feedhub now."""
+    def pushing(self, now: datetime | None = None) -> set[str]:
+        """The URLs (as configured) of the sources whose hubs push to feedhub (within their
+        lease at `now`, when given)."""
+        lease_until = websub_sources.c.lease_until
+        within = lease_until > now if now else lease_until.is_not(None)
         query = (
             sa.select(sources.c.url)
             .join(websub_sources, sources.c.id == websub_sources.c.source_id)
-            .where(websub_sources.c.state.in_(_PUSHING), websub_sources.c.lease_until > now)
+            .where(websub_sources.c.state.in_(_PUSHING), within)
         )
         with self._store.reading() as connection:
             return set(connection.execute(query).scalars())
