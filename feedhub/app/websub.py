@@ -57,7 +57,10 @@ class WebSub:
         self.hub = HubStore(store)
         self.subscriptions = SubscriberStore(store)
         self._store = store
-        self._verify_at_once = verify_at_once  # a request is verified in a thread of its own
+        self._verify_at_once = verify_at_once  # requests are verified at once, in a thread
+        self._verification_wanted = threading.Event()
+        self._verifier: threading.Thread | None = None
+        self._verifier_lock = threading.Lock()
         self._pushing: set[str] = set()
         self._taken: set[int] = set()  # the sources this run took a pushed document for
         self._topics = {
@@ -126,8 +129,26 @@ class WebSub:
                 f"{host} has {self.config.max_subscriptions_per_host} subscriptions already\n",
             )
         if self._verify_at_once:
-            threading.Thread(target=self.verify_requests, daemon=True).start()
+            self._wake_verifier()
         return Answer("202 Accepted", "the callback will be asked to verify\n")
+
+    def _wake_verifier(self) -> None:
+        """Have the one verifying thread (started on first use) verify what is waiting."""
+        self._verification_wanted.set()
+        with self._verifier_lock:
+            if self._verifier is None:
+                self._verifier = threading.Thread(
+                    target=self._verify_forever, name="feedhub-websub-verify", daemon=True
+                )
+                self._verifier.start()
+
+    def _verify_forever(self) -> None:
+        while self._verification_wanted.wait():
+            self._verification_wanted.clear()
+            try:
+                self.verify_requests()
+            except Exception:  # a bug or the store unreachable: the next request retries
+                log.exception("websub: verifying subscription requests failed")
 
     def verify_requests(self) -> None:
         """Verify the intent of the subscription requests waiting for it."""
