@@ -19,9 +19,10 @@ import requests
 from feedhub.app.hub import Hub
 from feedhub.app.websub import serving_websub
 from feedhub.serve.app import BackgroundServer, server_limits, site_app, start_background_server
-from tests.conftest import ConfigWriter, open_hub
+from tests.conftest import ConfigWriter, open_hub, run_feedhub, start_feedhub
 from tests.feedfiles import Sources, item, rss
-from tests.websub_peers import Peer, peer, serve_hub, signature, subscribe
+from tests.test_outputs import stop, wait_for
+from tests.websub_peers import Peer, free_port, peer, serve_hub, signature, subscribe
 
 TOPIC = "http://feeds.test/all/atom.xml"
 OWN_HUB = "http://feeds.test/websub"
@@ -280,3 +281,25 @@ def test_the_server_verifies_a_request_at_once_without_waiting_for_a_run(
             assert subscriber.wait_for("GET")
         finally:
             server.close()
+
+
+def test_the_serve_command_takes_subscriptions_and_pushes_as_large_as_a_fetch(
+    write_config: ConfigWriter,
+) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/"
+    config = write_config(
+        [], hub={"base_url": base}, websub={"enabled": True, "allow_private_callbacks": True}
+    )
+    assert run_feedhub("--config", config, "publish").returncode == 0
+    server = start_feedhub("--config", config, "serve", "--port", port)
+    try:
+        wait_for(port, "/", server)
+        with peer() as subscriber:
+            answer = subscribe(base + "websub", base + "all/atom.xml", subscriber.url("/cb"))
+            assert answer.status_code == 202
+            assert subscriber.wait_for("GET")
+        large = requests.post(base + "websub/callback/" + "a" * 32, data=b"x" * 100_000, timeout=10)
+        assert large.status_code == 410  # read and answered, not refused for its size
+    finally:
+        stop(server)
