@@ -4,7 +4,8 @@ like polls, refusals, renewal, unsubscription, and polling at max_interval meanw
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -15,9 +16,10 @@ import pytest
 from feedhub.app.hub import Hub
 from feedhub.app.status import SourceStatus, render_table, source_statuses
 from feedhub.serve.app import BackgroundServer
-from tests.conftest import ConfigWriter, FakeClock, open_hub
+from tests.conftest import ConfigWriter, FakeClock, open_hub, start_feedhub
 from tests.feedfiles import item
 from tests.httpserver import FeedServer, Reply
+from tests.test_outputs import stop
 from tests.websub_peers import (
     Peer,
     act_as_hub_verifying,
@@ -298,3 +300,53 @@ def test_a_poll_finding_entries_the_hub_did_not_push_returns_to_normal_polling(
     assert pushed.hub.websub.pushing() == set()
     [state] = pushed.hub.store.source_states()
     assert state.next_due is not None and state.next_due - pushed.clock() < timedelta(hours=1)
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    """Wait for something another process does; a generous bound, not a timing assertion."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} did not happen"
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_daemon_relays_a_push_from_a_source_to_a_reader(
+    feed_server: FeedServer, write_config: ConfigWriter
+) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/"
+    with peer() as test_hub, peer() as reader:
+        feed_url = feed_server.url("/feed.xml")
+        first = source_feed(test_hub.url("/hub"), feed_url, item("First", guid="first"))
+        feed_server.route("/feed.xml", Reply.feed(first))
+        config = write_config(
+            [{"url": feed_url, "name": "Pushing"}],
+            hub={"base_url": base},
+            serve={"enabled": True, "port": port},
+            websub={"enabled": True, "allow_private_callbacks": True},
+            schedule={"tick": "0.2s"},
+        )
+        daemon = start_feedhub("--config", config, "run")
+        try:
+            wait_until(lambda: bool(test_hub.got("POST", "/hub")), "the subscription request")
+            form = test_hub.got("POST", "/hub")[0].form
+            verified = act_as_hub_verifying(
+                form["hub.callback"],
+                **{"hub.mode": "subscribe", "hub.topic": feed_url, "hub.lease_seconds": "86400"},
+            )
+            assert verified.text == "c-123"
+            topic = base + "all/atom.xml"
+            assert subscribe(base + "websub", topic, reader.url("/r")).status_code == 202
+            wait_until(lambda: bool(reader.got("GET")), "the reader's verification")
+            fetches = len(feed_server.hits("/feed.xml"))
+            news = source_feed(
+                test_hub.url("/hub"), feed_url, item("First", guid="first"), item("Live", guid="l")
+            )
+            assert push(form["hub.callback"], news, form["hub.secret"]).status_code == 202
+            wait_until(lambda: bool(reader.got("POST", "/r")), "the delivery to the reader")
+            assert b"Live" in reader.got("POST", "/r")[0].body
+            assert len(feed_server.hits("/feed.xml")) == fetches
+        finally:
+            stderr = stop(daemon)
+    assert "Traceback" not in stderr

@@ -188,7 +188,9 @@ class WebSub:
         try:
             if delivery.callback == self.config.hub:
                 form = {"hub.mode": "publish", "hub.url": topic_url, "hub.topic": topic_url}
-                send_form(self.fetcher, delivery.callback, form, allow_private=True)
+                # The operator configured this hub, as a source: the [fetch] guard applies.
+                allowed = self.settings.fetch.allow_private_networks
+                send_form(self.fetcher, delivery.callback, form, allow_private=allowed)
             else:
                 self._send(delivery, topic_url)
         except SourceError as error:
