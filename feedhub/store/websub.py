@@ -63,6 +63,9 @@ def claim(
     `query` locks what it picks FOR UPDATE SKIP LOCKED, so workers sharing a PostgreSQL
     store never pick the same rows; `key` is the column naming a row of the claimed table.
     """
+    with store.reading() as connection:
+        if connection.execute(query.limit(1)).first() is None:
+            return []  # the daemon asks every tick: an idle one takes no write lock
     with store.writing() as connection:
         rows = list(connection.execute(query.with_for_update(skip_locked=True, of=key.table)))
         if rows:
@@ -226,10 +229,12 @@ class HubStore:
 
     def expire(self, now: datetime) -> int:
         """Forget the subscribers whose lease ended; how many."""
+        ended = websub_subscribers.c.expires <= now
+        with self._store.reading() as connection:
+            if connection.execute(sa.select(websub_subscribers.c.id).where(ended)).first() is None:
+                return 0
         with self._store.writing() as connection:
-            return connection.execute(
-                websub_subscribers.delete().where(websub_subscribers.c.expires <= now)
-            ).rowcount
+            return connection.execute(websub_subscribers.delete().where(ended)).rowcount
 
     def subscribers(self, topic: str, now: datetime) -> list[str]:
         """The callbacks of `topic`'s live subscribers."""
