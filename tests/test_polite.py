@@ -570,6 +570,7 @@ STATUS_KEYS = [
     "failures",
     "last_error",
     "next_due",
+    "push",
 ]
 
 
@@ -607,6 +608,7 @@ def test_status_shows_every_source_and_exits_1_when_one_is_failing(
         "failures": 0,
         "last_error": None,
         "next_due": None,
+        "push": False,
     }
     for key in ("last_attempt", "last_success", "next_due"):
         assert datetime.fromisoformat(by_name["Good"][key]).tzinfo == UTC

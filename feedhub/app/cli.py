@@ -102,12 +102,23 @@ def _serving(hub: Hub) -> Iterator[None]:
         return
     from feedhub.app.metrics import metrics_endpoint
     from feedhub.app.site import metrics_placement, site_documents
-    from feedhub.serve.app import site_app, start_background_server
+    from feedhub.app.websub import serving_websub
+    from feedhub.serve.app import server_limits, site_app, start_background_server
 
     endpoint = metrics_endpoint(hub.store, hub.metrics, hub.clock)
-    with metrics_placement(hub.settings, endpoint) as metrics:
-        app = site_app(hub.settings, metrics.for_site, site_documents(hub.settings, hub.store))
-        server, thread = start_background_server(app, serve_settings.host, serve_settings.port)
+    with (
+        metrics_placement(hub.settings, endpoint) as metrics,
+        serving_websub(hub.settings, hub.store, hub.clock) as websub,
+    ):
+        app = site_app(
+            hub.settings,
+            metrics.for_site,
+            site_documents(hub.settings, hub.store),
+            websub,
+        )
+        server, thread = start_background_server(
+            app, serve_settings.host, serve_settings.port, limits=server_limits(hub.settings)
+        )
         try:
             yield
         finally:
@@ -127,18 +138,24 @@ def serve_command(context: Context, host: str | None, port: int | None) -> None:
     """Serve the published feeds, the front page and /metrics over HTTP until stopped."""
     from feedhub.app.metrics import metrics_endpoint
     from feedhub.app.site import metrics_placement, site_documents
-    from feedhub.serve.app import serve, site_app
+    from feedhub.app.websub import serving_websub
+    from feedhub.core.clock import system_clock
+    from feedhub.serve.app import serve, server_limits, site_app
 
     settings = context.settings()
     store = Store.open(settings.hub.database)
     # systemd stops services with SIGTERM: leave the server loop and exit 0, as on Ctrl-C.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
-        with metrics_placement(settings, metrics_endpoint(store)) as metrics:
+        with (
+            metrics_placement(settings, metrics_endpoint(store)) as metrics,
+            serving_websub(settings, store, system_clock) as websub,
+        ):
             serve(
-                site_app(settings, metrics.for_site, site_documents(settings, store)),
+                site_app(settings, metrics.for_site, site_documents(settings, store), websub),
                 host or settings.serve.host,
                 settings.serve.port if port is None else port,
+                limits=server_limits(settings),
             )
     finally:
         store.close()
@@ -180,7 +197,7 @@ def status(context: Context, as_json: bool) -> None:
     from feedhub.app.status import any_troubled, render_json, render_table, source_statuses
 
     with context.hub() as hub:
-        rows = source_statuses(hub.settings, hub.store.source_states())
+        rows = source_statuses(hub.settings, hub.store.source_states(), hub.websub.pushing())
     click.echo(render_json(rows) if as_json else render_table(rows))
     if any_troubled(rows):
         sys.exit(EXIT_ERROR)

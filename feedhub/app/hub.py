@@ -17,6 +17,7 @@ from collections.abc import Callable
 from feedhub.app.claims import Claims
 from feedhub.app.metrics import PollMetrics
 from feedhub.app.poll import Poll, PollSteps, PollSummary
+from feedhub.app.websub import WebSub
 from feedhub.config.settings import Settings, SourceSettings
 from feedhub.core.clock import Clock, system_clock
 from feedhub.fetch.client import Fetcher
@@ -25,6 +26,7 @@ from feedhub.parse.pool import Parser
 from feedhub.publish.catalog import feeds_of
 from feedhub.publish.health import health_feed_path, publish_health
 from feedhub.publish.publisher import feeds_are_current, missing_outputs, publish, site_is_current
+from feedhub.rules import websub
 from feedhub.rules.publishing import PublishPlan, plan_publish, site_may_differ
 from feedhub.rules.routing import Routable, Router, routing_digest
 from feedhub.rules.schedule import Timing
@@ -58,6 +60,7 @@ class Hub:
         self.claims = Claims(store, settings.schedule.lease, clock)
         self._sources = {source.url: source for source in settings.sources}
         self._first_publish = True  # until the outputs were checked against the settings
+        self.websub = WebSub(settings, store, self.fetcher, clock)
 
     def close(self) -> None:
         self.fetcher.close()
@@ -73,12 +76,15 @@ class Hub:
     def run_once(
         self, *, everything: bool = False, stop: threading.Event | None = None
     ) -> PollSummary:
-        """Poll what is due (everything, if asked), then republish what changed."""
+        """Poll what is due (everything, if asked), then republish what changed, then
+        WebSub's work: deliveries of the changed feeds, subscriptions to sources' hubs."""
+        self.websub.refresh()
         summary = self.poll(everything=everything, stop=stop)
         prune_if_due(self.store, self.settings.hub, self.clock())
         summary.published = self.publish_changed(polled=summary.polled > 0)
         if summary.health_events or not health_feed_path(self.settings).exists():
             publish_health(self.store, self.settings)
+        self.websub.run()
         return summary
 
     def poll(self, *, everything: bool = False, stop: threading.Event | None = None) -> PollSummary:
@@ -94,6 +100,7 @@ class Hub:
             claims=self.claims,
             sources=self._sources,
             timing=self.timing,
+            websub=self.websub,
         )
         return Poll(steps).run(everything=everything, stop=stop)
 
@@ -138,7 +145,11 @@ class Hub:
         """The schedule rules for `source`, with a fresh random draw for its jitter."""
         schedule = self.settings.schedule
         return Timing(
-            interval=self.settings.source_interval(source),
+            interval=websub.poll_interval(
+                self.settings.source_interval(source),
+                schedule.max_interval,
+                pushed=self.websub.is_pushing(source.url),
+            ),
             min_interval=schedule.min_interval,
             max_interval=schedule.max_interval,
             spread=self.draw(),

@@ -20,6 +20,7 @@ from functools import partial
 
 from feedhub.app.claims import Claims
 from feedhub.app.metrics import PollMetrics
+from feedhub.app.websub import WebSub
 from feedhub.config.settings import Settings, SourceSettings
 from feedhub.core.clock import Clock
 from feedhub.core.errors import SourceError
@@ -62,6 +63,7 @@ class PollSteps:
     claims: Claims
     sources: Mapping[str, SourceSettings]  # the configured sources, by URL
     timing: Callable[[SourceSettings], Timing]
+    websub: WebSub  # pushed documents stand in for fetches; what a poll saw may subscribe
 
 
 class Poll:
@@ -125,7 +127,7 @@ class Poll:
         outcome: FetchOutcome | SourceError
         try:
             with steps.metrics.timing():
-                outcome = steps.fetcher.fetch(request)
+                outcome = steps.websub.take_push(state) or steps.fetcher.fetch(request)
         except SourceError as error:
             outcome = error
         steps.metrics.fetched(outcome)
@@ -168,6 +170,7 @@ class Poll:
         if document.warning:
             result = schedule.with_warning(result, document.warning)
         report = steps.store.store_entries(state, routed, result, now, site_link=document.link)
+        steps.websub.noticed(state, document, new_entries=report.new)
         self._note(result)
         self.summary.new_entries += report.new
         self.summary.updated_entries += report.updated

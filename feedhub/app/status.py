@@ -9,8 +9,8 @@ values (`feedhub.core.urls.redact_url`).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence, Set
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +33,7 @@ JSON_KEYS = (
     "failures",
     "last_error",
     "next_due",
+    "push",
 )
 _COLUMNS = (
     "NAME",
@@ -44,6 +45,7 @@ _COLUMNS = (
     "LAST ATTEMPT",
     "LAST SUCCESS",
     "NEXT DUE",
+    "PUSH",
     "CATEGORIES",
     "URL",
     "LAST ERROR",
@@ -67,6 +69,7 @@ class SourceStatus:
     failures: int
     last_error: str | None
     next_due: datetime | None
+    push: bool = False  # its WebSub hub pushes new entries
 
     def as_json(self) -> dict[str, Any]:
         values: dict[str, Any] = {key: getattr(self, key) for key in JSON_KEYS}
@@ -87,17 +90,24 @@ class SourceStatus:
             _text(self.last_attempt),
             _text(self.last_success),
             _text(self.next_due),
+            "yes" if self.push else "no",
             ",".join(self.categories) or "-",
             url,
             self.last_error or "-",
         )
 
 
-def source_statuses(settings: Settings, states: Iterable[SourceState]) -> list[SourceStatus]:
-    """One row per configured source, in config order."""
+def source_statuses(
+    settings: Settings, states: Iterable[SourceState], pushing: Set[str] = frozenset()
+) -> list[SourceStatus]:
+    """One row per configured source, in config order; `pushing`: the URLs of the sources
+    whose WebSub hubs push to feedhub."""
     known = {state.url: state for state in states}
     return [
-        _row(source.name, source.url, source.categories, known.get(source.url))
+        replace(
+            _row(source.name, source.url, source.categories, known.get(source.url)),
+            push=source.url in pushing,
+        )
         for source in settings.sources
     ]
 

@@ -18,12 +18,11 @@ from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -36,6 +35,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from feedhub import __version__
+from feedhub.config.durations import Duration, format_duration
+from feedhub.config.durations import parse_duration as parse_duration  # where callers look
+from feedhub.config.websub import WebSubSettings
 from feedhub.core.errors import ConfigError
 
 DEFAULT_CONFIG_NAME = "feedhub.toml"
@@ -43,39 +45,6 @@ CONFIG_ENV_VAR = "FEEDHUB_CONFIG"
 RESERVED_SLUGS = frozenset({"all", "metrics"})
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_LONGEST_SECONDS = 100 * 366 * 86400
-DURATION_HINT = 'write a number and a unit, like "90s", "15m", "2h" or "1d"'
-
-
-def parse_duration(value: object) -> timedelta:
-    """'90s', '15m', '2h', '1d' (or a number of seconds) as a positive timedelta."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        # Clamped first: an integer too large for a float would overflow (NaN ends up at -1).
-        seconds = float(max(-1, min(value, _LONGEST_SECONDS + 1)))
-    elif isinstance(value, str) and (match := _DURATION.match(value)):
-        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    else:
-        raise ValueError(f"{value!r} is not a duration; {DURATION_HINT}")
-    if seconds <= 0:
-        raise ValueError(f"{value!r} is not a positive duration; {DURATION_HINT}")
-    if seconds > _LONGEST_SECONDS:  # timedelta cannot hold much more
-        raise ValueError(f"{value!r} is longer than 100 years; {DURATION_HINT}")
-    return timedelta(seconds=seconds)
-
-
-def format_duration(value: timedelta) -> str:
-    seconds = int(value.total_seconds())
-    for unit in ("d", "h", "m"):
-        if seconds % _UNIT_SECONDS[unit] == 0 and seconds >= _UNIT_SECONDS[unit]:
-            return f"{seconds // _UNIT_SECONDS[unit]}{unit}"
-    return f"{seconds}s"
-
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
 class _Settings(BaseModel):
@@ -236,6 +205,7 @@ class Settings(_Settings):
     fetch: FetchSettings = FetchSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     serve: ServeSettings = ServeSettings()
+    websub: WebSubSettings = WebSubSettings()
     categories: dict[str, CategorySettings] = {}
     sources: tuple[SourceSettings, ...] = ()
     path: Path = Path(DEFAULT_CONFIG_NAME)
@@ -319,7 +289,9 @@ def validate_config(raw: Mapping[str, Any], path: Path) -> Settings:
     base_dir = path.resolve().parent
     try:
         # Absent sections are validated too, so their default paths resolve like written ones.
-        sections: dict[str, Any] = {key: {} for key in ("hub", "fetch", "schedule", "serve")}
+        sections: dict[str, Any] = {
+            key: {} for key in ("hub", "fetch", "schedule", "serve", "websub")
+        }
         settings = Settings.model_validate(
             {**sections, **raw, "path": path.resolve()}, context={"base_dir": base_dir}
         )
@@ -459,6 +431,7 @@ _SECTIONS: dict[str, type[BaseModel]] = {
     "fetch": FetchSettings,
     "schedule": ScheduleSettings,
     "serve": ServeSettings,
+    "websub": WebSubSettings,
     "categories": CategorySettings,
     "sources": SourceSettings,
 }

@@ -99,6 +99,8 @@ class FeedDocument:
     ttl_minutes: int | None = None  # RSS <ttl>
     update_period_seconds: int | None = None  # sy:updatePeriod / sy:updateFrequency
     warning: str | None = None  # not well formed, or a limit reached (docguard), in a line
+    hub: str | None = None  # the WebSub hub it advertises
+    self_url: str | None = None  # its own URL, as it states it (WebSub's topic)
 
 
 # --- to the store -----------------------------------------------------------

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +58,26 @@ class FetchRequest:
         return self.allow_private or (
             self.private_host is not None and host == self.private_host.strip("[]").lower()
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A request that is not a feed's fetch: a WebSub verification, form or document."""
+
+    method: str
+    url: str
+    params: Mapping[str, str] | None = None  # added to the URL's query
+    body: bytes | Mapping[str, str] | None = None  # a mapping is sent form-encoded
+    headers: Mapping[str, str] | None = None
+    allow_private: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """What the other side answered a `Message`."""
+
+    status: int
+    body: bytes
 
 
 class Fetcher:
@@ -105,6 +125,32 @@ class Fetcher:
             if guard.expired:
                 raise self._past_deadline(request.url)
             return outcome
+
+    def send(self, message: Message) -> Answered:
+        """Send `message` (a WebSub verification, form or document) and read the answer,
+        within the same address guard, deadline, host slots and body limits as a fetch;
+        redirects are not followed. Raise a SourceError subclass when it cannot be sent."""
+        url = message.url
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise AddressRefused(f"{url}: only http and https URLs are reached")
+        with FetchGuard(self.settings.deadline) as guard, self._host_slot(url):
+            deadline = guard.start()
+            guard.may_reach_private = lambda _host: message.allow_private
+            try:
+                check_url_address(url, allow_private=message.allow_private)
+                response = self._request(message, deadline)
+                try:
+                    encoding = response.headers.get("content-encoding", "")
+                    body = self._read_body(url, response, encoding, deadline)
+                finally:
+                    response.close()
+            except FetchError:
+                if guard.expired:
+                    raise self._past_deadline(url) from None
+                raise
+            if guard.expired:
+                raise self._past_deadline(url)
+        return Answered(response.status_code, body)
 
     def _past_deadline(self, url: str) -> LimitExceeded:
         return LimitExceeded(
@@ -154,11 +200,22 @@ class Fetcher:
             headers["If-None-Match"] = request.etag
         if request.last_modified:
             headers["If-Modified-Since"] = request.last_modified
+        return self._request(Message("GET", url, headers=headers), deadline)
+
+    def _request(self, message: Message, deadline: float) -> requests.Response:
+        url = message.url
         remaining = max(0.1, deadline - time.monotonic())
         timeout = min(self.settings.timeout, remaining)
         try:
-            return self.session.get(
-                url, headers=headers, timeout=(timeout, timeout), stream=True, allow_redirects=False
+            return self.session.request(
+                message.method,
+                url,
+                params=message.params,
+                data=message.body,
+                headers=message.headers,
+                timeout=(timeout, timeout),
+                stream=True,
+                allow_redirects=False,
             )
         except requests.Timeout:
             raise FetchError(f"{url}: timed out after {timeout:g}s") from None

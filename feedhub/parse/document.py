@@ -22,6 +22,7 @@ from feedhub.core.models import Enclosure, FeedDocument, FeedEntry
 from feedhub.core.text import error_line
 from feedhub.core.urls import redact_url
 from feedhub.parse.dates import parse_date
+from feedhub.parse.discovery import advertised
 from feedhub.parse.docguard import (
     DEFAULT_LIMITS,
     DocumentLimits,
@@ -95,6 +96,7 @@ def parse_document(
     capped = sum(1 for before, after in zip(stated, entries, strict=True) if before != after)
     problems = [f"feed not well formed: {_bozo_text(parsed)}"] if _is_harmful_bozo(parsed) else []
     problems += limit_notes(defused, len(parsed.entries), capped, limits)
+    hub, self_url = advertised(headers, feed.get("links") or [], url)
     return FeedDocument(
         title=_capped_text(feed.get("title"), limits),
         link=_capped_text(feed.get("link"), limits),
@@ -102,6 +104,8 @@ def parse_document(
         ttl_minutes=_int(feed.get("ttl")),
         update_period_seconds=_update_period(feed),
         warning="; ".join(problems) or None,
+        hub=hub,
+        self_url=self_url,
     )
 
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from feedhub import __version__
 from feedhub.config.settings import Settings
 from feedhub.core.models import PublishedEntry
+from feedhub.core.websub import HUB_PATH
 from feedhub.rules.routing import ALL
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -32,6 +33,7 @@ class FeedInfo:
     title: str
     base_url: str  # the hub's base URL, ending in "/"
     max_per_source: int | None = None  # the most entries of one source the feed shows
+    hub: str | None = None  # the WebSub hub its readers may subscribe at
 
     def url(self, filename: str) -> str:
         return f"{self.base_url}{self.slug}/{filename}"
@@ -39,12 +41,20 @@ class FeedInfo:
 
 def feeds_of(settings: Settings) -> list[FeedInfo]:
     """Every published feed: all entries first, then the categories in config order."""
-    base = settings.hub.base_url
-    everything = FeedInfo(ALL, f"{settings.hub.title}: all entries", base)
+    base, hub = settings.hub.base_url, hub_url(settings)
+    everything = FeedInfo(ALL, f"{settings.hub.title}: all entries", base, hub=hub)
     return [everything] + [
-        FeedInfo(slug, category.title, base, category.max_per_source)
+        FeedInfo(slug, category.title, base, category.max_per_source, hub)
         for slug, category in settings.categories.items()
     ]
+
+
+def hub_url(settings: Settings) -> str | None:
+    """The WebSub hub the feeds advertise: the external one configured, else feedhub's own
+    endpoint; None when WebSub is off."""
+    if not settings.websub.enabled:
+        return None
+    return settings.websub.hub or settings.hub.base_url + HUB_PATH
 
 
 def feeds_digest(settings: Settings) -> str:

@@ -10,7 +10,7 @@ identical bytes, which `publish` then does not rewrite.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -62,6 +62,7 @@ class SourceRow:
     entries: int
     last_success: datetime | None  # only while failing or gone: it changes at every good poll
     problem: str | None  # the last error or warning
+    pushed: bool = False  # its WebSub hub pushes new entries (polled at max_interval meanwhile)
 
 
 def summarize_feed(feed: FeedInfo, published: Sequence[PublishedEntry], size: int) -> FeedSummary:
@@ -75,7 +76,10 @@ def summarize_feed(feed: FeedInfo, published: Sequence[PublishedEntry], size: in
 
 
 def source_rows(
-    settings: Settings, states: Sequence[SourceState], site_links: Mapping[str, str]
+    settings: Settings,
+    states: Sequence[SourceState],
+    site_links: Mapping[str, str],
+    pushing: Set[str] = frozenset(),
 ) -> list[SourceRow]:
     """The configured sources in config order, with the state the store holds for each."""
     by_url = {state.url: state for state in states}
@@ -90,6 +94,7 @@ def source_rows(
                 entries=state.entries if state else 0,
                 last_success=state.last_success if state and state.health.troubled else None,
                 problem=redact_text(state.last_error) if state and state.last_error else None,
+                pushed=source.url in pushing,
             )
         )
     return rows

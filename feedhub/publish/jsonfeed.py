@@ -35,6 +35,8 @@ def render_json_feed(feed: FeedInfo, published: Sequence[PublishedEntry]) -> byt
         "language": "en",
         "items": [_item(entry) for entry in published],
     }
+    if feed.hub:
+        document["hubs"] = [{"type": "WebSub", "url": feed.hub}]
     return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 

@@ -40,6 +40,7 @@ from feedhub.publish.frontpage import render_front_page, site_digest, source_row
 from feedhub.publish.jsonfeed import render_json_feed
 from feedhub.publish.opml import render_opml
 from feedhub.store.facade import Store
+from feedhub.store.websub_sources import SubscriberStore
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ def write_site(
         summarize_feed(feed, latest[feed.slug], sizes.get(feed.slug, 0))
         for feed in feeds_of(settings)
     ]
-    sources = source_rows(settings, store.source_states(), site_links)
+    sources = source_rows(settings, store.source_states(), site_links, _pushing(store, settings))
     documents = {
         FRONT_PAGE: render_front_page(settings.hub.title, feeds, sources),
         SOURCES_OPML: render_opml(settings, site_links),
@@ -147,8 +148,13 @@ def site_is_current(store: Store, settings: Settings) -> bool:
     """Whether the site (front page, sources.opml) shows what it would show if written now,
     the feeds' entries aside (see `feedhub.publish.frontpage.site_digest`)."""
     site_links = store.site_links()
-    sources = source_rows(settings, store.source_states(), site_links)
+    sources = source_rows(settings, store.source_states(), site_links, _pushing(store, settings))
     return store.hub_state(SITE_DIGEST) == site_digest(settings, sources, site_links)
+
+
+def _pushing(store: Store, settings: Settings) -> set[str]:
+    """The sources whose WebSub hubs push to feedhub, for the front page."""
+    return SubscriberStore(store).pushing() if settings.websub.enabled else set()
 
 
 def _write_all(
@@ -181,7 +187,22 @@ def write_document(output_dir: Path, path: str, body: bytes, keeper: DocumentKee
 
 def render_atom(feed: FeedInfo, published: Sequence[PublishedEntry]) -> bytes:
     generator = _generator(feed, published, self_name=ATOM)
-    return _with_link_attributes(bytes(generator.atom_str(pretty=True)), published)
+    document = _with_link_attributes(bytes(generator.atom_str(pretty=True)), published)
+    return _with_hub(document, feed.hub)
+
+
+def _with_hub(document: bytes, hub: str | None) -> bytes:
+    """Add `<atom:link rel="hub">` beside the feed's `rel="self"` (WebSub discovery);
+    feedgen knows no hub links."""
+    if hub is None:
+        return document
+    root = etree.fromstring(document)
+    own = root if root.tag != "rss" else root.find("channel")
+    self_link = next(link for link in own.iterchildren(_ATOM_LINK) if link.get("rel") == "self")
+    hub_link = etree.Element(_ATOM_LINK, href=hub, rel="hub")
+    hub_link.tail = self_link.tail
+    self_link.addnext(hub_link)
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
 
 
 def _with_link_attributes(document: bytes, published: Sequence[PublishedEntry]) -> bytes:
@@ -201,7 +222,7 @@ def _with_link_attributes(document: bytes, published: Sequence[PublishedEntry]) 
 
 def render_rss(feed: FeedInfo, published: Sequence[PublishedEntry]) -> bytes:
     generator = _generator(feed, published, self_name=RSS)
-    return bytes(generator.rss_str(pretty=True))
+    return _with_hub(bytes(generator.rss_str(pretty=True)), feed.hub)
 
 
 def _generator(

@@ -28,7 +28,9 @@ from feedhub.config.settings import Settings
 from feedhub.core.clock import ensure_utc
 from feedhub.core.errors import ServeError
 from feedhub.core.site import Document, DocumentSource, content_type_of, document_file, strong_etag
+from feedhub.core.websub import WebSubEndpoints
 from feedhub.serve.slowclients import HARD_CONNECTION_LIMIT, HEADER_TIMEOUT, guard_slow_clients
+from feedhub.serve.websub import websub_answer
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +44,7 @@ _SAFE_PATH = re.compile(r"(?:[A-Za-z0-9_~-][A-Za-z0-9._~-]*/)*(?:[A-Za-z0-9_~-][
 
 _WAITRESS_LIMITS: dict[str, Any] = {
     "max_request_header_size": 16 * 1024,
-    "max_request_body_size": 1024,  # we accept no bodies
+    "max_request_body_size": 1024,  # no bodies but WebSub's (see `server_limits`)
     "channel_timeout": 30,  # a client that stalls for longer is dropped...
     "cleanup_interval": 10,  # ...within this many seconds more
     # A ceiling only: `slowclients` keeps 100 open, making room for new clients.
@@ -186,14 +188,28 @@ def _gzip_etag(etag: str) -> str:
 class _App:
     """The WSGI application; see `make_app`."""
 
-    def __init__(self, documents: DocumentSource, max_age_seconds: int, metrics: Metrics | None):
+    def __init__(
+        self,
+        documents: DocumentSource,
+        max_age_seconds: int,
+        metrics: Metrics | None,
+        websub: WebSubEndpoints | None = None,
+    ):
         self._documents = documents
+        self._websub = websub
         self._cache_control = f"max-age={max_age_seconds}"
         self._metrics = metrics
         self._gzipped: _LRU[str, bytes] = _LRU(_GZIP_CACHE_SIZE)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
+        answer = None if self._websub is None else websub_answer(self._websub, environ)
+        if answer is not None:
+            headers = [("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store")]
+            body = answer.body.encode("utf-8")
+            return _respond(
+                environ, start_response, answer.status, body, [*headers, *answer.headers]
+            )
         if method not in _ALLOWED_METHODS:
             return _plain(
                 environ,
@@ -269,20 +285,36 @@ def _plain(
 
 
 def make_app(
-    documents: DocumentSource, max_age_seconds: int, metrics: Metrics | None = None
+    documents: DocumentSource,
+    max_age_seconds: int,
+    metrics: Metrics | None = None,
+    websub: WebSubEndpoints | None = None,
 ) -> WSGIApplication:
-    """The WSGI app serving `documents`, and `/metrics` from `metrics` (body, content type)."""
-    return _App(documents, max_age_seconds, metrics)
+    """The WSGI app serving `documents`, and `/metrics` from `metrics` (body, content type),
+    and the WebSub hub and callbacks through `websub`, when given."""
+    return _App(documents, max_age_seconds, metrics, websub)
 
 
 def site_app(
-    settings: Settings, metrics: Metrics | None, documents: DocumentSource | None = None
+    settings: Settings,
+    metrics: Metrics | None,
+    documents: DocumentSource | None = None,
+    websub: WebSubEndpoints | None = None,
 ) -> WSGIApplication:
     """The app serving a hub's site: `documents`, else the files in output_dir (see
     `feedhub.app.site.site_documents`). Clients may cache a document for as long as
     the most often polled source's interval, as nothing changes faster than that."""
     max_age = int(settings.shortest_interval.total_seconds())
-    return make_app(documents or FileDocuments(settings.hub.output_dir), max_age, metrics)
+    files = documents or FileDocuments(settings.hub.output_dir)
+    return make_app(files, max_age, metrics, websub)
+
+
+def server_limits(settings: Settings) -> dict[str, Any]:
+    """The waitress settings that differ from `_WAITRESS_LIMITS` for this config: with
+    WebSub, hubs push whole documents, as large as a fetch may be."""
+    if not settings.websub.enabled:
+        return {}
+    return {"max_request_body_size": settings.fetch.max_body_bytes}
 
 
 def _create_server(
@@ -307,10 +339,17 @@ def _create_server(
     return server
 
 
-def serve(app: WSGIApplication, host: str, port: int, *, threads: int = 4) -> None:
-    """Serve `app` on host:port until interrupted."""
-    socket_map: dict[int, Any] = {}
-    server = _create_server(app, host, port, threads, socket_map)
+def serve(
+    app: WSGIApplication,
+    host: str,
+    port: int,
+    *,
+    threads: int = 4,
+    limits: Mapping[str, Any] | None = None,
+) -> None:
+    """Serve `app` on host:port until interrupted; `limits` as for `start_background_server`."""
+    waitress_limits = {**_WAITRESS_LIMITS, **(limits or {})}
+    server = _create_server(app, host, port, threads, {}, waitress_limits)
     logger.info("serving on http://%s:%s", host, port)
     server.run()
 
