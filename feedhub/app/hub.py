@@ -11,10 +11,7 @@ stop the others.
 from __future__ import annotations
 
 import logging
-import os
 import random
-import secrets
-import socket
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
@@ -27,7 +24,7 @@ from functools import partial
 from feedhub.app.metrics import PollMetrics
 from feedhub.config.settings import Settings, SourceSettings
 from feedhub.core.clock import Clock, system_clock
-from feedhub.core.errors import SourceError, StoreError
+from feedhub.core.errors import FetchStopped, SourceError, StoreError
 from feedhub.core.models import (
     Fetched,
     FetchOutcome,
@@ -35,6 +32,7 @@ from feedhub.core.models import (
     PollResult,
     SourceState,
 )
+from feedhub.core.text import counted
 from feedhub.fetch.client import Fetcher, FetchRequest
 from feedhub.parse.docguard import DocumentLimits
 from feedhub.parse.pool import Parser, body_hash
@@ -45,10 +43,13 @@ from feedhub.rules import dedupe, schedule
 from feedhub.rules.routing import Routable, Router, routing_digest
 from feedhub.rules.schedule import Timing
 from feedhub.rules.spread import host_of
+from feedhub.store.claims import this_worker
 from feedhub.store.facade import RoutedEntry, Store
 from feedhub.store.retention import prune_if_due
 
 log = logging.getLogger(__name__)
+
+Progress = Callable[["PollSummary"], None]
 
 
 @dataclass(slots=True)
@@ -87,7 +88,8 @@ class Hub:
         )
         self.metrics = PollMetrics()
         self.parser = Parser(self.limits)
-        self.worker = worker_name()  # whose claims this hub's polls hold
+        self.holder = this_worker()  # whose claims this hub's polls hold
+        self.worker = self.holder.name
         self._sources = {source.url: source for source in settings.sources}
         self._config_published = False  # whether the outputs were checked against settings
 
@@ -103,17 +105,27 @@ class Hub:
             log.info("routing changed: stored entries moved into their new categories")
 
     def run_once(
-        self, *, everything: bool = False, stop: threading.Event | None = None
+        self,
+        *,
+        everything: bool = False,
+        stop: threading.Event | None = None,
+        progress: Progress | None = None,
     ) -> PollSummary:
         """Poll what is due (everything, if asked), then republish what changed."""
-        summary = self.poll(everything=everything, stop=stop)
+        summary = self.poll(everything=everything, stop=stop, progress=progress)
         prune_if_due(self.store, self.settings.hub, self.clock())
         summary.published = self.publish_changed(polled=summary.polled > 0)
         if summary.health_events or not health_feed_path(self.settings).exists():
             publish_health(self.store, self.settings)
         return summary
 
-    def poll(self, *, everything: bool = False, stop: threading.Event | None = None) -> PollSummary:
+    def poll(
+        self,
+        *,
+        everything: bool = False,
+        stop: threading.Event | None = None,
+        progress: Progress | None = None,
+    ) -> PollSummary:
         """Claim due sources (every one, if asked) a batch at a time, fetch, store each result.
 
         Claiming (see `Store.claim_due_sources`) lets several workers share one store: none
@@ -122,13 +134,15 @@ class Hub:
         for a few hosts' slots. Results are stored in the order the sources were claimed,
         not as fetches finish, so which source an article shared by several is credited to
         is reproducible. The claims are renewed while the poll lasts. On
-        `stop`, fetches in flight finish and are stored; the others' claims are given back.
+        `stop`, fetches in flight finish and are stored (unless `Fetcher.stop` cut them
+        short); the others' claims are given back. `progress` sees the summary after each
+        source.
         """
         summary = PollSummary()
         batch = self.settings.fetch.concurrency
         in_hand: deque[tuple[SourceState, Future[FetchOutcome | SourceError]]] = deque()
         more, started = True, self.clock()
-        unrecorded = Unrecorded(self.store, limit=batch)
+        unrecorded = Unrecorded(self.store, limit=batch, owner=self.worker)
         with (
             self.parser.session(),
             self._renewing_claims(),
@@ -147,6 +161,8 @@ class Hub:
                 if not future.done() and unrecorded.worth_storing():
                     unrecorded.store()  # while the fetch finishes
                 self._process(state, future, summary, unrecorded)
+                if progress is not None:
+                    progress(summary)
             not_started = [state.id for state, future in in_hand if future.cancel()]
             if not_started:
                 self.store.release_sources(self.worker, not_started)
@@ -253,10 +269,13 @@ class Hub:
         summary: PollSummary,
         unrecorded: Unrecorded,
     ) -> None:
+        outcome = future.result()
+        if isinstance(outcome, FetchStopped):
+            unrecorded.give_back(state.id)
+            return
         summary.polled += 1
         source = self._source(state)
         timing = self.timing(source)
-        outcome = future.result()
         now = self.clock()
         if isinstance(outcome, SourceError):
             self._record(
@@ -269,7 +288,7 @@ class Hub:
             # Nothing new: no parse, no entries written, nothing to republish.
             result = succeeded(feed_hint_seconds=state.feed_hint_seconds)
             self._record(state, result, summary, unrecorded)
-            log.info(
+            log.debug(
                 "%s: %s",
                 state.name,
                 "not modified (304)" if digest is None else "unchanged body",
@@ -295,10 +314,11 @@ class Hub:
         summary.new_entries += report.new
         summary.updated_entries += report.updated
         self.metrics.stored(report.new, report.updated)
-        log.info(
-            "%s: %d entries, %d new, %d updated%s",
+        log.log(
+            logging.INFO if report.new or report.updated or document.warning else logging.DEBUG,
+            "%s: %s, %d new, %d updated%s",
             state.name,
-            len(routed),
+            counted(len(routed), "entry", "entries"),
             report.new,
             report.updated,
             f" ({document.warning})" if document.warning else "",
@@ -328,8 +348,8 @@ class Hub:
         """Note a poll that brought no entries (a failure, a wait, a 304, an unchanged body)."""
         unrecorded.add(state.id, result)
         self._note(state, result, summary)
-        if result.last_success != result.last_attempt:
-            log.warning("%s: %s", state.name, result.last_error)
+        if result.last_success != result.last_attempt and not result.events:
+            log.warning("%s: %s", state.name, result.last_error)  # else the event says it
 
     def _note(self, state: SourceState, result: PollResult, summary: PollSummary) -> None:
         if result.health.troubled:
@@ -350,10 +370,15 @@ class Unrecorded:
     their claims run out.
     """
 
-    def __init__(self, store: Store, *, limit: int) -> None:
+    def __init__(self, store: Store, *, limit: int, owner: str) -> None:
         self._store = store
         self._limit = limit
+        self._owner = owner
         self._polls: list[tuple[int, PollResult]] = []
+        self._given_back: list[int] = []  # claims of fetches cut short by a stop
+
+    def give_back(self, source_id: int) -> None:
+        self._given_back.append(source_id)
 
     def add(self, source_id: int, result: PollResult) -> None:
         self._polls.append((source_id, result))
@@ -367,8 +392,6 @@ class Unrecorded:
         if self._polls:
             self._store.record_polls(self._polls)
             self._polls = []
-
-
-def worker_name() -> str:
-    """Who holds a claim: the host, the process, and a random part for a restarted process."""
-    return f"{socket.gethostname()[:150]} pid {os.getpid()} {secrets.token_hex(4)}"
+        if self._given_back:
+            self._store.release_sources(self._owner, self._given_back)
+            self._given_back = []

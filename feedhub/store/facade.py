@@ -41,7 +41,7 @@ from feedhub.core.text import bounded_key, error_line
 from feedhub.rules import dedupe
 from feedhub.rules.routing import Routable
 from feedhub.rules.spread import host_of, spread_over_hosts
-from feedhub.store import dialects, identity, schema_version
+from feedhub.store import claims, dialects, identity, schema_version
 from feedhub.store.identity import batches as _batches
 from feedhub.store.schema import (
     categories,
@@ -171,11 +171,14 @@ def upgrade_schema(engine: Engine) -> None:
         alembic_config.attributes["connection"] = connection
         command.upgrade(alembic_config, "heads")
         connection.commit()
-    log.info(
-        "store schema upgraded from %s to %s",
-        ", ".join(sorted(current)) or "nothing",
-        ", ".join(sorted(heads)),
-    )
+    if current:
+        log.info(
+            "store schema upgraded from %s to %s",
+            ", ".join(sorted(current)),
+            ", ".join(sorted(heads)),
+        )
+    else:  # a new store: nothing worth a line at the default level
+        log.debug("store schema created at %s", ", ".join(sorted(heads)))
 
 
 class Store:
@@ -278,26 +281,15 @@ class Store:
         has in hand per host). The claim is a lease until now + `lease`, committed before
         anything is fetched: other workers skip the sources until the poll's result is
         stored (which releases it) or the lease runs out (the worker died: a live one
-        renews its leases, see `renew_claims`). On PostgreSQL the rows are picked with FOR
+        renews its leases, see `renew_claims`; or a run on the same machine finds its
+        process gone, see `free_gone_claims`). On PostgreSQL the rows are picked with FOR
         UPDATE SKIP LOCKED, so concurrent claims neither wait nor overlap.
         """
-        # A source without a next due time is not scheduled (gone) until retried.
-        due: list[sa.ColumnElement[bool]] = [
-            sources.c.active.is_(True),
-            sources.c.next_due.is_not(None),
-        ]
-        if everything:
-            due.append(
-                sa.or_(sources.c.last_attempt.is_(None), sources.c.last_attempt < (started or now))
-            )
-            order: tuple[sa.ColumnElement[Any], ...] = (sources.c.id,)
-        else:
-            due.append(sources.c.next_due <= now)
-            order = (sources.c.next_due, sources.c.id)
-        free = sa.or_(sources.c.lease_until.is_(None), sources.c.lease_until <= now)
+        due = claims.due_conditions(now, everything=everything, started=started)
+        order = (sources.c.id,) if everything else (sources.c.next_due, sources.c.id)
         query = (
             sa.select(sources.c.id, sources.c.url, sources.c.effective_url)
-            .where(*due, free)
+            .where(*due, claims.free_condition(now))
             .order_by(*order)
             .limit(None if limit is None else limit * SCAN)
             .with_for_update(skip_locked=True)
@@ -607,6 +599,23 @@ class Store:
                 sa.select(documents).where(documents.c.path == path)
             ).one_or_none()
         return None if row is None else StoredDocument(**row._mapping)
+
+    def free_gone_claims(self, here: claims.Holder) -> list[str]:
+        """Give back the claims of gone holders (`feedhub.store.claims.free_gone`)."""
+        with self.writing() as connection:
+            return claims.free_gone(connection, here)
+
+    def held_sources(self, now: datetime, here: claims.Holder) -> list[claims.Held]:
+        """Sources other workers have in hand (`feedhub.store.claims.held_sources`)."""
+        with self.reading() as connection:
+            return claims.held_sources(connection, now, here)
+
+    def count_due(
+        self, now: datetime, here: claims.Holder, *, everything: bool
+    ) -> tuple[int, list[claims.Held]]:
+        """How many sources are due, and which are held (`feedhub.store.claims.count_due`)."""
+        with self.reading() as connection:
+            return claims.count_due(connection, now, here, everything=everything)
 
 
 @dataclass(frozen=True, slots=True)
