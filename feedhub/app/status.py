@@ -1,19 +1,22 @@
 """The report behind `feedhub status`: every configured source's health, as a table or JSON.
 
 Rows come from the config (which sources exist, their categories) joined with
-the store (how their polls went); a source the store has not polled yet is "new".
+the store (how their polls went, who holds them now); a source the store has
+not polled yet is "new". The table fits the terminal (`feedhub.app.table`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from feedhub.app.table import Column, render
 from feedhub.config.settings import Settings
 from feedhub.core.models import SourceHealth, SourceState
+from feedhub.store.claims import Held
 
 # The keys of `feedhub status --json`, in order; scripts rely on them.
 JSON_KEYS = (
@@ -30,20 +33,23 @@ JSON_KEYS = (
     "failures",
     "last_error",
     "next_due",
+    "held_by",
+    "held_until",
 )
+# At a narrow terminal the lowest drop_rank goes first; names, URLs and errors are cut.
 _COLUMNS = (
-    "NAME",
-    "STATE",
-    "FAILURES",
-    "HTTP",
-    "VALIDATORS",
-    "ENTRIES",
-    "LAST ATTEMPT",
-    "LAST SUCCESS",
-    "NEXT DUE",
-    "CATEGORIES",
-    "URL",
-    "LAST ERROR",
+    Column("NAME", shrink_to=16),
+    Column("STATE"),
+    Column("FAILURES", drop_rank=6),
+    Column("HTTP", drop_rank=5),
+    Column("VALIDATORS", drop_rank=1),
+    Column("ENTRIES", drop_rank=7),
+    Column("LAST ATTEMPT", drop_rank=2),
+    Column("LAST SUCCESS", drop_rank=4),
+    Column("NEXT DUE", drop_rank=8),
+    Column("CATEGORIES", shrink_to=12, drop_rank=3),
+    Column("URL", shrink_to=24, drop_rank=9),
+    Column("LAST ERROR", shrink_to=24),
 )
 
 
@@ -64,6 +70,8 @@ class SourceStatus:
     failures: int
     last_error: str | None
     next_due: datetime | None
+    held_by: str | None = None  # the worker polling it right now: "HOST pid PID"
+    held_until: datetime | None = None  # when that worker's claim runs out
 
     def as_json(self) -> dict[str, Any]:
         values: dict[str, Any] = {key: getattr(self, key) for key in JSON_KEYS}
@@ -90,13 +98,20 @@ class SourceStatus:
         )
 
 
-def source_statuses(settings: Settings, states: Iterable[SourceState]) -> list[SourceStatus]:
-    """One row per configured source, in config order."""
+def source_statuses(
+    settings: Settings, states: Iterable[SourceState], held: Mapping[str, Held] | None = None
+) -> list[SourceStatus]:
+    """One row per configured source, in config order; `held` maps URLs to their claims."""
     known = {state.url: state for state in states}
-    return [
+    rows = [
         _row(source.name, source.url, source.categories, known.get(source.url))
         for source in settings.sources
     ]
+    return [_held(row, (held or {}).get(row.url)) for row in rows]
+
+
+def _held(row: SourceStatus, claim: Held | None) -> SourceStatus:
+    return row if claim is None else replace(row, held_by=claim.holder, held_until=claim.until)
 
 
 def any_failing(rows: Iterable[SourceStatus]) -> bool:
@@ -107,16 +122,16 @@ def render_json(rows: Sequence[SourceStatus]) -> str:
     return json.dumps([row.as_json() for row in rows], indent=2, ensure_ascii=False)
 
 
-def render_table(rows: Sequence[SourceStatus]) -> str:
-    """Aligned columns, one line per source; the last column (the error) is not padded."""
-    lines = [_COLUMNS, *(row.cells() for row in rows)]
-    widths = [max(len(line[column]) for line in lines) for column in range(len(_COLUMNS) - 1)]
-    return "\n".join(
-        "  ".join(
-            [*(cell.ljust(width) for cell, width in zip(line, widths, strict=False)), line[-1]]
-        )
-        for line in lines
-    )
+def render_table(rows: Sequence[SourceStatus], width: int = 0) -> str:
+    """A header and one line per source, fitted to `width` (0: whole lines); then a line
+    per source another worker holds right now."""
+    table = render(_COLUMNS, [row.cells() for row in rows], width)
+    held = [
+        f"{row.name}: being polled by {row.held_by} (claim until {_text(row.held_until)})"
+        for row in rows
+        if row.held_by
+    ]
+    return "\n".join([table, *held])
 
 
 def _row(
