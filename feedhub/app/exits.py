@@ -26,8 +26,8 @@ TABLE = (
     ),
     (
         "130, 143",
-        "`run --once` stopped by SIGINT (Ctrl-C) or SIGTERM; the sources it did not "
-        "finish are polled by the next run (`run` and `serve` exit 0 on these signals)",
+        "stopped by SIGINT (Ctrl-C) or SIGTERM (128 + the signal); `run --once` gives "
+        "back what it did not finish, for the next run (`run` and `serve` exit 0 on these)",
     ),
 )
 

@@ -18,7 +18,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from types import FrameType, TracebackType
+from types import FrameType
 
 import click
 
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 def run_once(hub: Hub, *, everything: bool) -> int:
     """Poll what is due (everything, if asked) and publish; print what happened; the exit
     code."""
-    with _Stopping(hub.fetcher) as stopping:
+    with _stopping(hub.fetcher) as stopping:
         hub.sync_sources()
         hub.store.free_gone_claims(hub.holder)  # a killed run's sources need not wait
         due, held = hub.store.count_due(hub.clock(), hub.holder, everything=everything)
@@ -74,29 +74,14 @@ def _held(held: list[Held]) -> str:
 
 
 class _Stopping:
-    """SIGINT and SIGTERM while the block runs: the first stops the pass, a second kills."""
+    """What SIGINT or SIGTERM asked: the first stops the pass, a second kills."""
 
     def __init__(self, fetcher: Fetcher) -> None:
         self.event = threading.Event()
         self.signal: signal.Signals | None = None
         self._fetcher = fetcher
-        self._before: dict[int, object] = {}
 
-    def __enter__(self) -> _Stopping:
-        for number in (signal.SIGINT, signal.SIGTERM):
-            self._before[number] = signal.signal(number, self._on_signal)
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        for number, handler in self._before.items():
-            signal.signal(number, handler)  # type: ignore[arg-type]
-
-    def _on_signal(self, number: int, _frame: FrameType | None) -> None:
+    def on_signal(self, number: int, _frame: FrameType | None) -> None:
         if self.signal is not None:  # asked twice: no more waiting
             signal.signal(number, signal.SIG_DFL)
             os.kill(os.getpid(), number)
@@ -105,6 +90,21 @@ class _Stopping:
         log.debug("received %s: stopping", self.signal.name)
         self.event.set()
         self._fetcher.stop()
+
+
+@contextmanager
+def _stopping(fetcher: Fetcher) -> Iterator[_Stopping]:
+    """SIGINT and SIGTERM stop the pass while the block runs."""
+    stopping = _Stopping(fetcher)
+    before = {
+        number: signal.signal(number, stopping.on_signal)
+        for number in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield stopping
+    finally:
+        for number, handler in before.items():
+            signal.signal(number, handler)
 
 
 @contextmanager
