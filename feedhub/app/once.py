@@ -58,8 +58,7 @@ def run_once(hub: Hub, *, everything: bool) -> int:
 def _done(hub: Hub, summary: PollSummary) -> str:
     return (
         f"polled {counted(summary.polled, 'source')} ({summary.failed} failing): "
-        f"{summary.new_entries} new, {summary.updated_entries} updated "
-        f"{'entry' if summary.new_entries + summary.updated_entries == 1 else 'entries'}; "
+        f"{summary.new_entries} new, {summary.updated_entries} updated entries; "
         f"feeds in {hub.settings.hub.output_dir}"
     )
 
