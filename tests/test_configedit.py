@@ -247,7 +247,8 @@ def test_remove_of_an_unknown_source_is_refused(demo: Path, capsys) -> None:
     result = invoke(capsys, "--config", demo, "sources", "remove", "Nobody")
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        "no source is named or has the URL 'Nobody'; see `feedhub sources list` for names and URLs"
+        "feedhub: no source is named or has the URL 'Nobody'; "
+        "see `feedhub sources list` for names and URLs"
     ]
     assert demo.read_bytes() == before
 

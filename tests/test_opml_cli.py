@@ -86,7 +86,7 @@ def test_export_then_import_into_an_empty_config_gives_the_same_sources_and_cate
     exported = tmp_path / "sources.opml"
     result = invoke(capsys, "--config", full, "opml", "export", exported)
     assert result.returncode == 0, result.stderr
-    assert result.stdout == f"wrote 3 sources to {exported}\n"
+    assert result.stdout == f"wrote 3 of 3 sources to {exported}\n"
 
     (tmp_path / "other").mkdir()
     empty = write(tmp_path / "other", EMPTY)

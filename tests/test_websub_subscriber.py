@@ -273,7 +273,7 @@ def test_a_change_at_a_source_reaches_a_subscribed_reader_within_one_run(
 def test_status_and_the_front_page_show_which_sources_push(pushed: Pushed) -> None:
     def row() -> SourceStatus:
         states = pushed.hub.store.source_states()
-        [status] = source_statuses(pushed.hub.settings, states, pushed.hub.websub.pushing())
+        [status] = source_statuses(pushed.hub.settings, states, pushing=pushed.hub.websub.pushing())
         return status
 
     front_page = pushed.hub.settings.hub.output_dir / "index.html"

@@ -54,9 +54,12 @@ class Discovery:
 class Discoverer:
     """Fetch URLs with the config's fetch settings and tell feeds from pages."""
 
-    def __init__(self, fetcher: Fetcher, *, allow_private: bool) -> None:
+    def __init__(
+        self, fetcher: Fetcher, *, allow_private: bool, private_host: str | None = None
+    ) -> None:
         self.fetcher = fetcher
         self.allow_private = allow_private
+        self.private_host = private_host  # a host allowed on a private network anyway
 
     def discover(self, url: str) -> Discovery:
         """The feeds `url` offers; SourceError when it cannot be fetched."""
@@ -92,7 +95,12 @@ class Discoverer:
         return list(found.values())
 
     def _fetch(self, url: str, *, allow_file: bool) -> Fetched:
-        request = FetchRequest(url, allow_private=self.allow_private, allow_file=allow_file)
+        request = FetchRequest(
+            url,
+            allow_private=self.allow_private,
+            private_host=self.private_host,
+            allow_file=allow_file,
+        )
         outcome = self.fetcher.fetch(request)
         assert isinstance(outcome, Fetched), "no validators were sent, so no 304"
         return outcome

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from feedhub.app.claims import Claims
 from feedhub.app.metrics import PollMetrics
-from feedhub.app.poll import Poll, PollSteps, PollSummary
+from feedhub.app.poll import Poll, PollSteps, PollSummary, Progress
 from feedhub.app.websub import WebSub
 from feedhub.config.settings import Settings, SourceSettings
 from feedhub.core.clock import Clock, system_clock
@@ -58,6 +58,7 @@ class Hub:
             DocumentLimits(settings.fetch.max_entries_per_document, settings.fetch.max_field_bytes)
         )
         self.claims = Claims(store, settings.schedule.lease, clock)
+        self.holder = self.claims.holder  # whose claims this hub's polls hold
         self._sources = {source.url: source for source in settings.sources}
         self._first_publish = True  # until the outputs were checked against the settings
         self.websub = WebSub(settings, store, self.fetcher, clock)
@@ -74,12 +75,16 @@ class Hub:
             log.info("routing changed: stored entries moved into their new categories")
 
     def run_once(
-        self, *, everything: bool = False, stop: threading.Event | None = None
+        self,
+        *,
+        everything: bool = False,
+        stop: threading.Event | None = None,
+        progress: Progress | None = None,
     ) -> PollSummary:
         """Poll what is due (everything, if asked), then republish what changed, then
         WebSub's work: deliveries of the changed feeds, subscriptions to sources' hubs."""
         self.websub.refresh()
-        summary = self.poll(everything=everything, stop=stop)
+        summary = self.poll(everything=everything, stop=stop, progress=progress)
         prune_if_due(self.store, self.settings.hub, self.clock())
         summary.published = self.publish_changed(polled=summary.polled > 0)
         if summary.health_events or not health_feed_path(self.settings).exists():
@@ -87,7 +92,13 @@ class Hub:
         self.websub.run()
         return summary
 
-    def poll(self, *, everything: bool = False, stop: threading.Event | None = None) -> PollSummary:
+    def poll(
+        self,
+        *,
+        everything: bool = False,
+        stop: threading.Event | None = None,
+        progress: Progress | None = None,
+    ) -> PollSummary:
         """Poll the due sources (every scheduled one, with `everything`): see `Poll.run`."""
         steps = PollSteps(
             settings=self.settings,
@@ -102,7 +113,7 @@ class Hub:
             timing=self.timing,
             websub=self.websub,
         )
-        return Poll(steps).run(everything=everything, stop=stop)
+        return Poll(steps).run(everything=everything, stop=stop, progress=progress)
 
     def publish_changed(self, *, polled: bool) -> list[str]:
         """Publish what `feedhub.rules.publishing` decides; return the feeds republished."""

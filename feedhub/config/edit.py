@@ -51,6 +51,7 @@ class NewSource:
     title: str | None = None  # the feed's own title, when it was fetched
     categories: tuple[str, ...] = ()
     interval: str | None = None
+    allow_private_networks: bool = False  # its own host may be on a private network
 
 
 def slugify(title: str) -> str:
@@ -160,6 +161,8 @@ class ConfigEditor:
             values["categories"] = list(source.categories)
         if source.interval is not None:
             values["interval"] = source.interval
+        if source.allow_private_networks:
+            values["allow_private_networks"] = True
         self._append("sources", values)
         added = SourceSettings.model_construct(url=self.resolve(source.url), name=name)
         self._sources.append(added)

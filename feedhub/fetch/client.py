@@ -24,7 +24,13 @@ import requests
 import urllib3
 
 from feedhub.config.settings import FetchSettings
-from feedhub.core.errors import AddressRefused, FetchError, HTTPStatusError, LimitExceeded
+from feedhub.core.errors import (
+    AddressRefused,
+    FetchError,
+    FetchStopped,
+    HTTPStatusError,
+    LimitExceeded,
+)
 from feedhub.core.models import Fetched, FetchOutcome, NotModified, Redirect
 from feedhub.core.text import one_line
 from feedhub.fetch.netguard import check_url_address, connect_host
@@ -101,12 +107,24 @@ class Fetcher:
         self.session.mount("https://", adapter)
         self._host_slots: dict[str, threading.BoundedSemaphore] = {}
         self._host_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._guards: set[FetchGuard] = set()  # of the fetches in flight
 
     def close(self) -> None:
         self.session.close()
 
+    def stop(self) -> None:
+        """Cut the fetches in flight short and refuse new ones: each raises FetchStopped."""
+        with self._host_lock:
+            self._stopping.set()
+            guards = list(self._guards)
+        for guard in guards:
+            guard.expire()
+
     def fetch(self, request: FetchRequest) -> FetchOutcome:
         """Fetch `request.url`; raise a SourceError subclass on any expected failure."""
+        if self._stopping.is_set():
+            raise FetchStopped(f"{request.url}: not fetched, feedhub is stopping")
         scheme = urlsplit(request.url).scheme
         if scheme == "file":
             if not request.allow_file:
@@ -115,15 +133,15 @@ class Fetcher:
         if scheme not in ("http", "https"):
             raise AddressRefused(f"{request.url}: only http and https URLs are fetched")
         # The guard shuts the sockets down at the deadline: a body cut short by it is no body.
-        with FetchGuard(self.settings.deadline) as guard:
+        with FetchGuard(self.settings.deadline) as guard, self._watching(guard):
             try:
                 outcome = self._fetch_http(request, guard)
             except FetchError:
                 if guard.expired:
-                    raise self._past_deadline(request.url) from None
+                    raise self._cut_short(request.url) from None
                 raise
             if guard.expired:
-                raise self._past_deadline(request.url)
+                raise self._cut_short(request.url)
             return outcome
 
     def send(self, message: Message) -> Answered:
@@ -152,6 +170,24 @@ class Fetcher:
                 raise self._past_deadline(url)
         return Answered(response.status_code, body)
 
+    @contextmanager
+    def _watching(self, guard: FetchGuard) -> Iterator[None]:
+        """Keep `guard` where `stop` finds it while its fetch runs."""
+        with self._host_lock:
+            self._guards.add(guard)
+            if self._stopping.is_set():
+                guard.expire()
+        try:
+            yield
+        finally:
+            with self._host_lock:
+                self._guards.discard(guard)
+
+    def _cut_short(self, url: str) -> FetchError:
+        if self._stopping.is_set():
+            return FetchStopped(f"{url}: cut short, feedhub is stopping")
+        return self._past_deadline(url)
+
     def _past_deadline(self, url: str) -> LimitExceeded:
         return LimitExceeded(
             f"{url}: the fetch took longer than the deadline ({self.settings.deadline:g}s)"
@@ -163,6 +199,8 @@ class Fetcher:
         seen = {url}
         while True:
             with self._host_slot(url):
+                if guard.expired:  # stopped while waiting for the host's turn
+                    raise self._cut_short(url)
                 # The deadline runs from the fetch's first turn at its host (per_host), not
                 # while it waits behind other sources' fetches from the same host.
                 deadline = guard.start()

@@ -21,7 +21,7 @@ import socket
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
-from feedhub.core.errors import AddressRefused, FetchError
+from feedhub.core.errors import FetchError, PrivateAddressRefused
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -50,7 +50,7 @@ def connect_host(url: str) -> str:
 
 def refuse_if_private(host: str, address: IPAddress, *, allow_private: bool) -> None:
     if not allow_private and not is_public_address(address):
-        raise AddressRefused(
+        raise PrivateAddressRefused(
             f"{host} resolves to the non-public address {address}; refused "
             "(set allow_private_networks = true on the source to poll it)"
         )
@@ -60,7 +60,7 @@ def check_peer(host: str, peer: str, *, allow_private: bool) -> None:
     """Refuse a connection to `host` that reached the non-public address `peer`."""
     address = ipaddress.ip_address(peer)
     if not allow_private and not is_public_address(address):
-        raise AddressRefused(
+        raise PrivateAddressRefused(
             f"{host}: connected to the non-public address {address} (its DNS answer changed?); "
             "refused (set allow_private_networks = true on the source to poll it)"
         )

@@ -46,7 +46,7 @@ class FetchGuard:
         self._deadline: float | None = None
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
+        self._timer = threading.Timer(seconds, self.expire)
         self._timer.daemon = True
 
     def __enter__(self) -> FetchGuard:
@@ -77,7 +77,8 @@ class FetchGuard:
                 return
         _shut_down(sock)
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
+        """Shut the fetch's sockets down now (its deadline passed, or feedhub is stopping)."""
         with self._lock:
             self.expired = True
             sockets, self._sockets = self._sockets, []

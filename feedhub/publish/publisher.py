@@ -38,7 +38,7 @@ from feedhub.publish.catalog import (
 )
 from feedhub.publish.frontpage import render_front_page, site_digest, source_rows, summarize_feed
 from feedhub.publish.jsonfeed import render_json_feed
-from feedhub.publish.opml import render_opml
+from feedhub.publish.opml import LocalSources, render_opml
 from feedhub.store.facade import Store
 from feedhub.store.websub_sources import SubscriberStore
 
@@ -136,7 +136,7 @@ def write_site(
     sources = source_rows(settings, store.source_states(), site_links, _pushing(store, settings))
     documents = {
         FRONT_PAGE: render_front_page(settings.hub.title, feeds, sources),
-        SOURCES_OPML: render_opml(settings, site_links),
+        SOURCES_OPML: render_opml(settings, site_links, local=LocalSources.THROUGH_HUB),
     }
     with store.publication(write=True) as keeper:
         written = _write_all(settings.hub.output_dir, "", documents, keeper)
