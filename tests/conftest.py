@@ -21,7 +21,7 @@ from tests.httpserver import FeedServer, Reply
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "config" / "samples"
-ATOM_SCHEMA = ROOT.parent / "shared" / "schemas" / "atom.rng"
+ATOM_SCHEMA = ROOT / "tests" / "schemas" / "atom.rng"
 
 
 class FakeClock:
