@@ -10,18 +10,16 @@ folders, missing titles); its parser never fetches anything nor expands entities
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from lxml import etree
 
-from feedhub.config.settings import Settings, SourceSettings
+from feedhub.config.settings import Settings, SourceSettings, is_slug
 from feedhub.core.errors import OpmlError
 from feedhub.publish.catalog import public_url
 
 _MAX_OPML_BYTES = 10 * 1024 * 1024
-_SLUG = re.compile(r"[a-z0-9][a-z0-9_-]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +116,7 @@ def _feeds(parent: etree._Element, group: etree._Element | None) -> Iterator[Opm
 def _slug(outline: etree._Element) -> str | None:
     """The category slug feedhub wrote; other tools' category strings are not slugs."""
     value = _attribute(outline, "category")
-    return value if value and _SLUG.fullmatch(value) else None
+    return value if value and is_slug(value) else None
 
 
 def _title(outline: etree._Element) -> str:
