@@ -110,7 +110,7 @@ class Hub:
         prune_if_due(self.store, self.settings.hub, self.clock())
         summary.published = self.publish_changed(polled=summary.polled > 0)
         if summary.health_events or not health_feed_path(self.settings).exists():
-            publish_health(self.store, self.settings)
+            publish_health(self.store, self.settings, self.clock())
         return summary
 
     def poll(self, *, everything: bool = False, stop: threading.Event | None = None) -> PollSummary:
@@ -220,7 +220,7 @@ class Hub:
 
     def publish_all(self) -> None:
         publish(self.store, self.settings)
-        publish_health(self.store, self.settings)
+        publish_health(self.store, self.settings, self.clock())
 
     def _slugs(self) -> set[str]:
         return {feed.slug for feed in feeds_of(self.settings)}
@@ -278,9 +278,8 @@ class Hub:
         try:
             parsed = self.parser.finish(state.id, outcome)
         except SourceError as error:
-            self._record(
-                state, schedule.after_failure(state, error, now, timing), summary, unrecorded
-            )
+            failed = schedule.after_failure(state, error, now, timing, answered=outcome.status)
+            self._record(state, failed, summary, unrecorded)
             return
         document = parsed.document
         routed = [
@@ -289,7 +288,7 @@ class Hub:
         ]
         result = succeeded(feed_hint_seconds=schedule.feed_hint(document))
         if document.warning:
-            result = schedule.with_warning(result, document.warning)
+            result = schedule.with_warning(state, result, document)
         report = self.store.store_entries(state, routed, result, now, site_link=document.link)
         self._note(state, result, summary)
         summary.new_entries += report.new

@@ -99,6 +99,7 @@ class FeedDocument:
     ttl_minutes: int | None = None  # RSS <ttl>
     update_period_seconds: int | None = None  # sy:updatePeriod / sy:updateFrequency
     warning: str | None = None  # not well formed, or a limit reached (docguard), in a line
+    malformed: bool = False  # not well formed: what was read may be incomplete
 
 
 # --- to the store -----------------------------------------------------------
@@ -129,6 +130,7 @@ class EntryToStore:
 class SourceHealth(StrEnum):
     NEW = "new"
     OK = "ok"
+    WARNING = "warning"  # read, but not well formed or past a limit: see last_error
     FAILING = "failing"
     GONE = "gone"
 
@@ -196,6 +198,7 @@ class HealthChange(StrEnum):
     RECOVERED = "recovered"
     MOVED = "moved"  # a permanent redirect changed its effective URL
     GONE = "gone"  # 410 Gone: polling stopped
+    WARNING = "warning"  # read, but the document was not well formed or hit a limit
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,8 @@
 """Turn a fetched document (bytes plus response headers) into a typed `FeedDocument`.
 
+JSON Feeds go to `feedhub.parse.jsonfeed_source`; a web page given as a feed gets an
+error naming the feeds it links to (`feedhub.parse.htmlpage`).
+
 This is the only module that touches feedparser's result dictionaries. Parsing
 runs with feedparser's sanitizer and URI resolution off: `feedhub.parse.normalize`
 sanitizes with nh3 and resolves links against each entry's base afterwards.
@@ -28,9 +31,12 @@ from feedhub.parse.docguard import (
     cap_fields,
     cap_text,
     defuse,
+    last_entry_cut_off,
     limit_notes,
 )
 from feedhub.parse.encoding import to_utf8, utf8_content_type
+from feedhub.parse.htmlpage import is_html_page, page_problem
+from feedhub.parse.jsonfeed_source import looks_like_json, parse_json_feed
 
 # Warnings that leave the parsed data intact; anything else is reported on the source.
 _HARMLESS_BOZO = (
@@ -62,6 +68,8 @@ def parse_document(
     The document is defused first and bounded by `limits` (see `feedhub.parse.docguard`).
     """
     content_type = headers.get("content-type")
+    if looks_like_json(body, content_type):
+        return parse_json_feed(body, url, limits)
     utf8 = to_utf8(body, content_type)
     try:
         defused = defuse(utf8, limits.max_entries)
@@ -83,13 +91,19 @@ def parse_document(
         raise ParseError(f"{url}: the feed parser failed on it ({type(error).__name__})") from None
     feed = parsed.get("feed", {})
     if not parsed.get("version") and not parsed.entries:
+        if is_html_page(utf8, content_type):
+            raise ParseError(f"{url}: {page_problem(utf8, url)}")
         raise ParseError(
-            f"{url}: not an RSS or Atom feed ({_bozo_text(parsed) or 'no feed found'})"
+            f"{url}: not an RSS, Atom or JSON feed ({_bozo_text(parsed) or 'no feed found'})"
         )
     stated = [_entry(raw, url) for raw in parsed.entries[: limits.max_entries]]
+    problems = [f"feed not well formed: {_bozo_text(parsed)}"] if _is_harmful_bozo(parsed) else []
+    if problems and stated and last_entry_cut_off(defused.body):
+        # Half an entry: published now, it would be replaced once the feed is whole again.
+        stated.pop()
+        problems.append("the document ends inside an entry, which was left out")
     entries = tuple(cap_fields(entry, limits.max_field_bytes) for entry in stated)
     capped = sum(1 for before, after in zip(stated, entries, strict=True) if before != after)
-    problems = [f"feed not well formed: {_bozo_text(parsed)}"] if _is_harmful_bozo(parsed) else []
     problems += limit_notes(defused, len(parsed.entries), capped, limits)
     return FeedDocument(
         title=_capped_text(feed.get("title"), limits),
@@ -98,6 +112,7 @@ def parse_document(
         ttl_minutes=_int(feed.get("ttl")),
         update_period_seconds=_update_period(feed),
         warning="; ".join(problems) or None,
+        malformed=_is_harmful_bozo(parsed),
     )
 
 

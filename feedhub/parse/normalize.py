@@ -14,7 +14,8 @@ import html
 import json
 import mimetypes
 import re
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from collections.abc import Iterable
+from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 import nh3
 
@@ -27,7 +28,6 @@ _TRACKING_PARAMS = re.compile(
     r"^(utm_[a-z_]+|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|_hsenc|_hsmi)$", re.IGNORECASE
 )
 _URL_ATTRIBUTES = frozenset({"href", "src", "cite", "poster"})
-_UNTITLED = "(untitled)"
 # The store keeps links and keys in columns of 2048 characters; longer ones are not
 # links anyone follows, and a guid that long is identified by its hash.
 MAX_URL_CHARS = 2048
@@ -278,7 +278,7 @@ def identity_aliases(guid: str | None, link: str | None, title: str) -> tuple[st
             aliases.append(f"{bounded_key(guid)}\n{canonical}")
     elif canonical:
         aliases.append(f"url:{canonical}")
-    if canonical and title != _UNTITLED:
+    if canonical and title:
         aliases.append(f"title:{canonical}\n{' '.join(title.split()).casefold()}")
     return tuple(dict.fromkeys(aliases))
 
@@ -311,6 +311,15 @@ def fingerprint(text: str | None) -> str:
     return " ".join(_BETWEEN_TAGS.sub("><", without).split())
 
 
+def normalize_entries(entries: Iterable[FeedEntry]) -> tuple[EntryToStore, ...]:
+    """The entries worth publishing: one with no title, no text and no media has nothing
+    to show (a placeholder title would be published as if it were the article)."""
+    normalized = map(normalize_entry, entries)
+    return tuple(
+        e for e in normalized if e.title or e.summary_html or e.content_html or e.enclosures
+    )
+
+
 def normalize_entry(entry: FeedEntry) -> EntryToStore:
     title = plain_text(entry.title, is_html=entry.title_is_html)
     summary = sanitize_html(entry.summary, is_html=entry.summary_is_html, base_url=entry.base_url)
@@ -318,9 +327,11 @@ def normalize_entry(entry: FeedEntry) -> EntryToStore:
     if content == summary:
         summary = None
     link = clean_link(entry.link, entry.base_url)
-    if not title:
-        title = _title_from(content or summary) or _UNTITLED
     enclosures = _enclosures(entry.enclosures, entry.base_url)
+    if not title and (content or summary or enclosures):
+        # An image-only post or a bare episode still gets a line to show in a list.
+        named = enclosures[0].url if enclosures else link
+        title = _title_from(content or summary) or _title_from_url(named)
     labels = tuple(
         dict.fromkeys(label for raw in entry.categories if (label := plain_text(raw, is_html=True)))
     )
@@ -349,6 +360,12 @@ def _title_from(body: str | None) -> str:
     if len(text) <= _TITLE_FROM_TEXT:
         return text
     return text[:_TITLE_FROM_TEXT].rsplit(" ", 1)[0] + "…"
+
+
+def _title_from_url(url: str | None) -> str:
+    """The last part of a URL's path, "episode-12.mp3" or "my-post", as a last-resort title."""
+    path = urlsplit(url or "").path
+    return " ".join(unquote(path.rstrip("/").rsplit("/", 1)[-1]).split())
 
 
 def _enclosures(stated: tuple[Enclosure, ...], base_url: str) -> tuple[Enclosure, ...]:

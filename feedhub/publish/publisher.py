@@ -24,6 +24,7 @@ from feedhub.core.models import PublishedEntry
 from feedhub.core.site import content_type_of, strong_etag
 from feedhub.publish.catalog import (
     ATOM,
+    FEED_PAGE,
     FRONT_PAGE,
     JSON_FEED,
     RSS,
@@ -31,10 +32,17 @@ from feedhub.publish.catalog import (
     FeedInfo,
     feeds_digest,
     feeds_of,
+    health_feed,
     newest_update,
     public_url,
 )
-from feedhub.publish.frontpage import render_front_page, site_digest, source_rows, summarize_feed
+from feedhub.publish.frontpage import (
+    render_feed_page,
+    render_front_page,
+    site_digest,
+    source_rows,
+    summarize_feed,
+)
 from feedhub.publish.jsonfeed import render_json_feed
 from feedhub.publish.opml import render_opml
 from feedhub.store.facade import Store
@@ -104,6 +112,7 @@ def write_feed(
         ATOM: render_atom(feed, published),
         RSS: render_rss(feed, published),
         JSON_FEED: render_json_feed(feed, published),
+        FEED_PAGE: render_feed_page(feed, published),
     }
     return _write_all(output_dir, f"{feed.slug}/", documents, keeper)
 
@@ -120,7 +129,7 @@ def write_site(
     ]
     sources = source_rows(settings, store.source_states(), site_links)
     documents = {
-        FRONT_PAGE: render_front_page(settings.hub.title, feeds, sources),
+        FRONT_PAGE: render_front_page(settings.hub.title, feeds, sources, health_feed(settings)),
         SOURCES_OPML: render_opml(settings, site_links),
     }
     written = _write_all(settings.hub.output_dir, "", documents, store)
@@ -202,7 +211,7 @@ def _generator(
     generator.link(href=feed.base_url, rel="alternate")
     generator.language("en")
     generator.generator("feedhub", __version__, GENERATOR_URI)
-    newest = newest_update(published)
+    newest = newest_update(published, feed.quiet_since)
     generator.updated(newest)
     generator.lastBuildDate(newest)
     for entry in published:

@@ -134,7 +134,7 @@ health_events = Table(
     Column("at", UTCDateTime, nullable=False),
     Column("source_name", String(500), nullable=False),
     Column("source_url", String(2048), nullable=False),  # as configured
-    Column("change", String(16), nullable=False),  # failing, recovered, moved, gone
+    Column("change", String(16), nullable=False),  # failing, warning, recovered, moved, gone
     Column("message", Text, nullable=False),
     Index("ix_health_events_at", "at", "id"),
 )
