@@ -26,6 +26,7 @@ class Enclosure:
     url: str
     length: int = 0
     type: str = "application/octet-stream"
+    duration: int | None = None  # seconds of audio or video (itunes:duration), when stated
 
 
 # --- from the network -------------------------------------------------------
@@ -87,6 +88,7 @@ class FeedEntry:
     updated: datetime | None
     enclosures: tuple[Enclosure, ...]
     base_url: str  # what relative links in this entry resolve against
+    image: str | None = None  # its artwork (itunes:image), else its podcast's cover
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +124,7 @@ class EntryToStore:
     updated: datetime | None  # as stated by the feed, if valid
     content_hash: str  # what changes when the entry's meaning changes
     aliases: tuple[str, ...] = ()  # other keys under which this entry may have been stored
+    image: str | None = None  # an absolute http(s) URL of its artwork
 
 
 # --- sources: from and to the store -----------------------------------------
@@ -240,3 +243,4 @@ class PublishedEntry:
     updated: datetime
     source: PublishedSource
     alternates: tuple[str, ...] = field(default=())  # links of the same article at other sources
+    image: str | None = None  # its artwork (podcast episodes)

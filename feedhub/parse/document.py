@@ -96,7 +96,8 @@ def parse_document(
         raise ParseError(
             f"{url}: not an RSS, Atom or JSON feed ({_bozo_text(parsed) or 'no feed found'})"
         )
-    stated = [_entry(raw, url) for raw in parsed.entries[: limits.max_entries]]
+    cover = _text((feed.get("image") or {}).get("href"))
+    stated = [_entry(raw, url, cover) for raw in parsed.entries[: limits.max_entries]]
     problems = [f"feed not well formed: {_bozo_text(parsed)}"] if _is_harmful_bozo(parsed) else []
     if problems and stated and last_entry_cut_off(defused.body):
         # Half an entry: published now, it would be replaced once the feed is whole again.
@@ -121,10 +122,13 @@ def _capped_text(value: object, limits: DocumentLimits) -> str | None:
     return None if text is None else cap_text(text, limits.max_field_bytes)
 
 
-def _entry(raw: Any, document_url: str) -> FeedEntry:
+def _entry(raw: Any, document_url: str, cover: str | None) -> FeedEntry:
     title_detail = raw.get("title_detail") or {}
     summary_detail = raw.get("summary_detail") or {}
     content = _best_content(raw.get("content") or [])
+    enclosures = _enclosures(raw, duration_seconds(_text(raw.get("itunes_duration"))))
+    # An episode without its own artwork shows its podcast's cover, as podcast apps do.
+    image = _text((raw.get("image") or {}).get("href")) or (cover if enclosures else None)
     return FeedEntry(
         guid=_text(raw.get("id")),
         link=_text(raw.get("link")),
@@ -142,8 +146,9 @@ def _entry(raw: Any, document_url: str) -> FeedEntry:
         ),
         published=_date(raw, "published"),
         updated=_date(raw, "updated"),
-        enclosures=_enclosures(raw),
+        enclosures=enclosures,
         base_url=_text((content or summary_detail or title_detail).get("base")) or document_url,
+        image=image,
     )
 
 
@@ -166,7 +171,8 @@ def _authors(raw: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(name for name in names if name))
 
 
-def _enclosures(raw: Any) -> tuple[Enclosure, ...]:
+def _enclosures(raw: Any, duration: int | None) -> tuple[Enclosure, ...]:
+    """The entry's enclosures; the first one lasts `duration` (itunes:duration is the item's)."""
     found: list[Enclosure] = []
     for link in raw.get("links") or []:
         if link.get("rel") != "enclosure" or not _text(link.get("href")):
@@ -177,6 +183,7 @@ def _enclosures(raw: Any) -> tuple[Enclosure, ...]:
                 length=_int(link.get("length")) or 0,
                 # feedparser gives every Atom link without a type "text/html": no type.
                 type="" if link.get("type") == "text/html" else _text(link.get("type")) or "",
+                duration=None if found else duration,
             )
         )
     return tuple(dict.fromkeys(found))
@@ -197,6 +204,18 @@ def _datetime(value: time.struct_time | None) -> datetime | None:
         return datetime.fromtimestamp(calendar.timegm(value), UTC)
     except (OverflowError, ValueError, OSError):
         return None
+
+
+def duration_seconds(text: str | None) -> int | None:
+    """An itunes:duration ("1:02:03", "62:03", "3723", "3723.5") in whole seconds."""
+    parts = (text or "").split(":")
+    if not text or len(parts) > 3:
+        return None
+    try:
+        seconds = sum(float(part) * 60**power for power, part in enumerate(reversed(parts)))
+    except ValueError:
+        return None
+    return int(seconds) if 0 < seconds < 1e9 else None
 
 
 def _update_period(feed: Mapping[str, Any]) -> int | None:

@@ -3,7 +3,7 @@ typed `FeedDocument` and `FeedEntry` values as RSS and Atom (`feedhub.parse.docu
 
 Items, their authors (1.1's `authors` and 1.0's `author`, else the feed's), tags,
 attachments and dates are read; `_` extensions and what feedhub does not publish
-(images, languages) are ignored. The document is bounded like an XML one: the body's
+(languages) are ignored. The document is bounded like an XML one: the body's
 size by the fetcher, nesting by the JSON decoder's recursion limit, entries by
 `max_entries_per_document` and each field by `max_field_bytes`.
 """
@@ -75,12 +75,16 @@ def _entry(item: Mapping[str, Any], document_url: str, feed_authors: tuple[str, 
         updated=parse_date(_text(item.get("date_modified"))),
         enclosures=tuple(
             Enclosure(
-                url=link, length=_size(attachment), type=_text(attachment.get("mime_type")) or ""
+                url=link,
+                length=_size(attachment),
+                type=_text(attachment.get("mime_type")) or "",
+                duration=_seconds(attachment.get("duration_in_seconds")),
             )
             for attachment in _list(item.get("attachments"))
             if isinstance(attachment, dict) and (link := _text(attachment.get("url")))
         ),
         base_url=document_url,
+        image=_text(item.get("image")) or _text(item.get("banner_image")),
     )
 
 
@@ -104,6 +108,12 @@ def _identifier(value: object) -> str | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     return _text(value)
+
+
+def _seconds(value: object) -> int | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 1e9:
+        return int(value)
+    return None
 
 
 def _size(attachment: Mapping[str, Any]) -> int:

@@ -290,10 +290,11 @@ def content_hash(
     content: str | None,
     enclosures: tuple[Enclosure, ...],
     labels: tuple[str, ...],
+    image: str | None = None,
 ) -> str:
     """A hash of what a reader sees, blind to whitespace, tracking parameters (already
     gone from links) and the timestamps pages embed ("Updated 12:03", ISO times)."""
-    material = [
+    material: list[object] = [
         fingerprint(title),
         canonical_link(link),
         fingerprint(summary),
@@ -301,6 +302,10 @@ def content_hash(
         [(e.url, e.type, e.length) for e in enclosures],
         sorted(labels),
     ]
+    # Only when there are any, so the hashes of entries stored without them stay the same.
+    durations = [enclosure.duration for enclosure in enclosures]
+    if image or any(durations):
+        material.append([image, durations])
     return hashlib.sha256(json.dumps(material, ensure_ascii=False).encode()).hexdigest()
 
 
@@ -328,6 +333,7 @@ def normalize_entry(entry: FeedEntry) -> EntryToStore:
         summary = None
     link = clean_link(entry.link, entry.base_url)
     enclosures = _enclosures(entry.enclosures, entry.base_url)
+    image = clean_link(entry.image, entry.base_url)
     if not title and (content or summary or enclosures):
         # An image-only post or a bare episode still gets a line to show in a list.
         named = enclosures[0].url if enclosures else link
@@ -350,8 +356,9 @@ def normalize_entry(entry: FeedEntry) -> EntryToStore:
         enclosures=enclosures,
         published=entry.published,
         updated=entry.updated,
-        content_hash=content_hash(title, link, summary, content, enclosures, labels),
+        content_hash=content_hash(title, link, summary, content, enclosures, labels, image),
         aliases=identity_aliases(guid, link, title),
+        image=image,
     )
 
 
@@ -382,5 +389,6 @@ def _enclosures(stated: tuple[Enclosure, ...], base_url: str) -> tuple[Enclosure
             url=url,
             length=max(0, enclosure.length),
             type=stated_type if "/" in stated_type else guessed or DEFAULT_MEDIA_TYPE,
+            duration=enclosure.duration,
         )
     return tuple(kept.values())

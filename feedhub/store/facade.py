@@ -1080,8 +1080,9 @@ def _entry_values(entry: EntryToStore) -> dict[str, Any]:
         "content_html": entry.content_html,
         "authors": json.dumps(list(entry.authors), ensure_ascii=False),
         "labels": json.dumps(list(entry.labels), ensure_ascii=False),
-        "enclosures": json.dumps([[e.url, e.length, e.type] for e in entry.enclosures]),
+        "enclosures": json.dumps([_enclosure_values(e) for e in entry.enclosures]),
         "content_hash": entry.content_hash,
+        "image": entry.image,
     }
 
 
@@ -1144,14 +1145,19 @@ def _published_entry(row: Any, alternates: tuple[str, ...]) -> PublishedEntry:
         content_html=row.content_html,
         authors=tuple(json.loads(row.authors)),
         labels=tuple(json.loads(row.labels)),
-        enclosures=tuple(
-            Enclosure(url, length, kind) for url, length, kind in json.loads(row.enclosures)
-        ),
+        enclosures=tuple(Enclosure(*values) for values in json.loads(row.enclosures)),
         published=row.published or row.sort_time,
         updated=row.updated,
         source=PublishedSource(name=row.source_name, url=row.source_url, link=row.source_link),
         alternates=tuple(link for link in alternates if link != row.link),
+        image=row.image,
     )
+
+
+def _enclosure_values(enclosure: Enclosure) -> list[object]:
+    """An enclosure as stored: url, length, type, and its duration when known."""
+    values: list[object] = [enclosure.url, enclosure.length, enclosure.type]
+    return values if enclosure.duration is None else [*values, enclosure.duration]
 
 
 def _first_line(error: BaseException) -> str:

@@ -93,6 +93,7 @@ entries = Table(
     Column("sort_time", UTCDateTime, nullable=False),
     Column("content_hash", String(64), nullable=False),
     Column("duplicate_of", Integer, ForeignKey("entries.id", ondelete="SET NULL")),
+    Column("image", String(2048)),  # its artwork (migration 0006_podcast)
     UniqueConstraint("source_id", "key", name="uq_entries_source_key"),
     Index("ix_entries_canonical_link", "canonical_link"),
     Index("ix_entries_duplicate_of", "duplicate_of"),
