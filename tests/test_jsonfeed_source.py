@@ -178,3 +178,19 @@ def test_sources_add_accepts_a_json_feed_and_a_page_linking_one(
         (json_url, "Old JSON"),
         (feed_server.url("/other.json"), "JSON Example"),
     ]
+
+
+def test_discovery_finds_a_json_feed_at_the_usual_path(
+    feed_server: FeedServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "feedhub.toml"
+    config.write_text("[fetch]\nallow_private_networks = true\ntimeout = 5\n")
+    feed_server.route("/feed.json", Reply.feed(json.dumps(FEED_1_1).encode(), "application/json"))
+    page = b"<!DOCTYPE html><html><head><title>No links</title></head><body></body></html>"
+    page_url = feed_server.route("/", Reply(200, page, {"Content-Type": "text/html"}))
+    result = invoke(capsys, "--config", config, "sources", "add", page_url)
+    assert result.returncode == 0, result.stderr
+    added = tomllib.loads(config.read_text())["sources"]
+    assert [(s["url"], s["name"]) for s in added] == [
+        (feed_server.url("/feed.json"), "JSON Example")
+    ]

@@ -19,7 +19,7 @@ from feedhub.parse.htmlpage import is_html_page, page_feeds
 
 log = logging.getLogger(__name__)
 
-COMMON_PATHS = ("/feed", "/rss.xml", "/atom.xml", "/feed.xml", "/index.xml", "/rss")
+COMMON_PATHS = ("/feed", "/rss.xml", "/atom.xml", "/feed.xml", "/index.xml", "/rss", "/feed.json")
 
 
 @dataclass(frozen=True, slots=True)
