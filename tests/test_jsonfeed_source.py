@@ -194,3 +194,12 @@ def test_discovery_finds_a_json_feed_at_the_usual_path(
     assert [(s["url"], s["name"]) for s in added] == [
         (feed_server.url("/feed.json"), "JSON Example")
     ]
+
+
+def test_an_rss_feed_served_as_json_is_still_read_as_rss() -> None:
+    document = parse_document(
+        rss("<item><title>Hi</title></item>"),
+        "https://x.example/f",
+        {"content-type": "application/json"},
+    )
+    assert [entry.title for entry in document.entries] == ["Hi"]

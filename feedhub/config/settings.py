@@ -327,6 +327,7 @@ def read_config_text(path: Path) -> str:
 def validate_config(raw: Mapping[str, Any], path: Path) -> Settings:
     base_dir = path.resolve().parent
     problems: list[str] = []
+    settings: Settings | None = None
     try:
         # Absent sections are validated too, so their default paths resolve like written ones.
         sections: dict[str, Any] = {key: {} for key in ("hub", "fetch", "schedule", "serve")}
@@ -337,7 +338,7 @@ def validate_config(raw: Mapping[str, Any], path: Path) -> Settings:
         problems = [describe(e, raw, _KEYS) for e in error.errors()]
     # The checks across keys read the raw values, so they come out with every other problem.
     problems += _cross_problems(raw, base_dir)
-    if problems:
+    if problems or settings is None:
         raise ConfigError([f"{path}: {problem}" for problem in problems])
     return settings
 

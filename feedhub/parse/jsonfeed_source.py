@@ -24,9 +24,11 @@ _BOM = b"\xef\xbb\xbf"
 
 
 def looks_like_json(body: bytes, content_type: str | None) -> bool:
-    """A JSON body: served as JSON, or starting with "{" (no XML document can)."""
+    """A JSON body: starting with "{" (no XML document can), or served as JSON and not
+    starting with "<" (servers label feeds wrongly; the first character does not lie)."""
+    first = body.removeprefix(_BOM).lstrip()[:1]
     media_type = (content_type or "").split(";")[0].strip().lower()
-    return media_type in JSON_FEED_TYPES or body.removeprefix(_BOM).lstrip()[:1] == b"{"
+    return first == b"{" or (media_type in JSON_FEED_TYPES and first != b"<")
 
 
 def parse_json_feed(body: bytes, url: str, limits: DocumentLimits) -> FeedDocument:
