@@ -76,8 +76,8 @@ def test_what_is_not_a_feed_is_refused(
     result = add(capsys, config, url)
     assert result.returncode == 2
     (line,) = result.stderr.splitlines()
-    assert line.startswith(f"feedhub: {url}: not an RSS or Atom feed")
-    assert line.endswith("give the URL of an RSS or Atom feed, or use --no-check")
+    assert line.startswith(f"feedhub: {url}: not an RSS, Atom or JSON feed")
+    assert line.endswith("give the URL of an RSS, Atom or JSON Feed, or use --no-check")
     assert config.read_text() == CONFIG
     assert feed_server.hits("/feed") == [], "only web pages are searched for feeds"
 
@@ -196,7 +196,9 @@ def test_a_picked_link_that_is_not_a_feed_is_refused(
     result = add(capsys, config, page)
     assert result.returncode == 2
     (line,) = result.stderr.splitlines()
-    assert line.startswith(f"feedhub: {feed_server.url('/broken.xml')}: not an RSS or Atom feed")
+    assert line.startswith(
+        f"feedhub: {feed_server.url('/broken.xml')}: this is a web page (HTML), not a feed"
+    )
     assert sources(config) == []
 
 

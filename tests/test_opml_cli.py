@@ -133,7 +133,7 @@ def test_import_merges_groups_into_categories_and_skips_duplicates(tmp_path: Pat
         },
         "https://breakingdefense.com/feed/": {
             "url": "https://breakingdefense.com/feed/",
-            "name": "breakingdefense.com",  # no title: the host
+            "name": "breakingdefense.com/feed",  # no title: host and path
             "categories": ["defense-security"],
         },
         "https://lwn.net/headlines/rss": {

@@ -215,8 +215,12 @@ def publish_command(context: Context) -> None:
 @cli.command()
 @pass_context
 def check(context: Context) -> None:
-    """Validate the config file; print each problem on one line."""
-    settings = context.settings()
+    """Validate the config file; print each problem on one line, then each warning."""
+    from feedhub.config.advice import check_config
+
+    settings, warnings = check_config(context.path)
+    for warning in warnings:
+        click.echo(f"{context.path}: warning: {warning}", err=True)
     click.echo(
         f"{context.path}: ok ({len(settings.sources)} sources, "
         f"{len(settings.categories)} categories)"

@@ -88,7 +88,7 @@ class Hub:
         prune_if_due(self.store, self.settings.hub, self.clock())
         summary.published = self.publish_changed(polled=summary.polled > 0)
         if summary.health_events or not health_feed_path(self.settings).exists():
-            publish_health(self.store, self.settings)
+            publish_health(self.store, self.settings, self.clock())
         self.websub.run()
         return summary
 
@@ -143,7 +143,7 @@ class Hub:
 
     def publish_all(self) -> None:
         publish(self.store, self.settings)
-        publish_health(self.store, self.settings)
+        publish_health(self.store, self.settings, self.clock())
 
     def _feed_slugs(self) -> set[str]:
         return {feed.slug for feed in feeds_of(self.settings)}

@@ -182,7 +182,7 @@ def _nothing_found(discovery: Discovery) -> str:
             f"{discovery.url} is a web page that declares no feed, and there is none at "
             f"{', '.join(COMMON_PATHS)}; give the URL of the feed itself"
         )
-    return f"{discovery.problem}; give the URL of an RSS or Atom feed, or use --no-check"
+    return f"{discovery.problem}; give the URL of an RSS, Atom or JSON Feed, or use --no-check"
 
 
 def _count(feeds: tuple[FoundFeed, ...]) -> str:

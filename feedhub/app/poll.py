@@ -176,7 +176,8 @@ class Poll:
         try:
             parsed = steps.parser.finish(state.id, outcome)
         except SourceError as error:
-            self._record(state, schedule.after_failure(state, error, now, timing))
+            failed = schedule.after_failure(state, error, now, timing, answered=outcome.status)
+            self._record(state, failed)
             return
         document = parsed.document
         routed = [
@@ -185,7 +186,7 @@ class Poll:
         ]
         result = succeeded(feed_hint_seconds=schedule.feed_hint(document))
         if document.warning:
-            result = schedule.with_warning(result, document.warning)
+            result = schedule.with_warning(state, result, document)
         report = steps.store.store_entries(state, routed, result, now, site_link=document.link)
         steps.websub.noticed(state, document, new_entries=report.new)
         self._note(result)

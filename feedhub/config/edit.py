@@ -34,6 +34,7 @@ from feedhub.config.settings import (
     parse_toml,
     read_config_text,
     resolve_source_url,
+    unique_name,
     validate_config,
 )
 from feedhub.core.errors import ConfigError, EditRefused
@@ -47,7 +48,7 @@ class NewSource:
     """A source to add, as the user asked for it."""
 
     url: str  # as it will be written in the config
-    name: str | None = None  # None: `title`, else the URL's host, made unique
+    name: str | None = None  # None: `title`, else the URL's host and path, made unique
     title: str | None = None  # the feed's own title, when it was fetched
     categories: tuple[str, ...] = ()
     interval: str | None = None
@@ -112,13 +113,10 @@ class ConfigEditor:
         return os.fspath(absolute)
 
     def unique_name(self, url: str, preferred: str | None) -> str:
-        """`preferred` (a feed's title) or the URL's host, made unique with " (2)", " (3)"..."""
+        """`preferred` (a feed's title) or the name config loading gives an unnamed source
+        (`default_source_name`), made unique with " (2)", " (3)"..."""
         base = " ".join((preferred or "").split()) or default_source_name(self.resolve(url))
-        name, number = base, 1
-        while self._named(name):
-            number += 1
-            name = f"{base} ({number})"
-        return name
+        return unique_name(base, {source.name for source in self._sources})
 
     def source_with_url(self, url: str) -> SourceSettings | None:
         """The source that already polls `url` (as written in the config), if one does."""

@@ -14,7 +14,8 @@ import html
 import json
 import mimetypes
 import re
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from collections.abc import Iterable
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import nh3
 
@@ -28,7 +29,6 @@ _TRACKING_PARAMS = re.compile(
     r"^(utm_[a-z_]+|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|_hsenc|_hsmi)$", re.IGNORECASE
 )
 _URL_ATTRIBUTES = frozenset({"href", "src", "cite", "poster"})
-_UNTITLED = "(untitled)"
 _TITLE_FROM_TEXT = 80
 # An entity left in text that is not HTML: its feed escaped it twice. Only complete
 # references count (html.unescape alone would also read "&notice" as "¬ice").
@@ -296,7 +296,7 @@ def identity_aliases(guid: str | None, link: str | None, title: str) -> tuple[st
             aliases.append(f"{bounded_key(guid)}\n{canonical}")
     elif canonical:
         aliases.append(f"url:{canonical}")
-    if canonical and title != _UNTITLED:
+    if canonical and title:
         aliases.append(f"title:{canonical}\n{' '.join(title.split()).casefold()}")
     return tuple(dict.fromkeys(aliases))
 
@@ -308,10 +308,11 @@ def content_hash(
     content: str | None,
     enclosures: tuple[Enclosure, ...],
     labels: tuple[str, ...],
+    image: str | None = None,
 ) -> str:
     """A hash of what a reader sees, blind to whitespace, tracking parameters (already
     gone from links) and the timestamps pages embed ("Updated 12:03", ISO times)."""
-    material = [
+    material: list[object] = [
         fingerprint(title),
         canonical_link(link),
         fingerprint(summary),
@@ -319,6 +320,10 @@ def content_hash(
         [(e.url, e.type, e.length) for e in enclosures],
         sorted(labels),
     ]
+    # Only when there are any, so the hashes of entries stored without them stay the same.
+    durations = [enclosure.duration for enclosure in enclosures]
+    if image or any(durations):
+        material.append([image, durations])
     return hashlib.sha256(json.dumps(material, ensure_ascii=False).encode()).hexdigest()
 
 
@@ -329,6 +334,15 @@ def fingerprint(text: str | None) -> str:
     return " ".join(_BETWEEN_TAGS.sub("><", without).split())
 
 
+def normalize_entries(entries: Iterable[FeedEntry]) -> tuple[EntryToStore, ...]:
+    """The entries worth publishing: one with no title, no text and no media has nothing
+    to show (a placeholder title would be published as if it were the article)."""
+    normalized = map(normalize_entry, entries)
+    return tuple(
+        e for e in normalized if e.title or e.summary_html or e.content_html or e.enclosures
+    )
+
+
 def normalize_entry(entry: FeedEntry) -> EntryToStore:
     title = plain_text(entry.title, is_html=entry.title_is_html)
     summary = sanitize_html(entry.summary, is_html=entry.summary_is_html, base_url=entry.base_url)
@@ -336,9 +350,12 @@ def normalize_entry(entry: FeedEntry) -> EntryToStore:
     if content == summary:
         summary = None
     link = clean_link(entry.link, entry.base_url)
-    if not title:
-        title = _title_from(content or summary) or _UNTITLED
     enclosures = _enclosures(entry.enclosures, entry.base_url)
+    image = clean_link(entry.image, entry.base_url)
+    if not title and (content or summary or enclosures):
+        # An image-only post or a bare episode still gets a line to show in a list.
+        named = enclosures[0].url if enclosures else link
+        title = _title_from(content or summary) or _title_from_url(named)
     labels = tuple(
         dict.fromkeys(label for raw in entry.categories if (label := plain_text(raw, is_html=True)))
     )
@@ -357,8 +374,9 @@ def normalize_entry(entry: FeedEntry) -> EntryToStore:
         enclosures=enclosures,
         published=entry.published,
         updated=entry.updated,
-        content_hash=content_hash(title, link, summary, content, enclosures, labels),
+        content_hash=content_hash(title, link, summary, content, enclosures, labels, image),
         aliases=identity_aliases(guid, link, title),
+        image=image,
     )
 
 
@@ -367,6 +385,12 @@ def _title_from(body: str | None) -> str:
     if len(text) <= _TITLE_FROM_TEXT:
         return text
     return text[:_TITLE_FROM_TEXT].rsplit(" ", 1)[0] + "…"
+
+
+def _title_from_url(url: str | None) -> str:
+    """The last part of a URL's path, "episode-12.mp3" or "my-post", as a last-resort title."""
+    path = urlsplit(url or "").path
+    return " ".join(unquote(path.rstrip("/").rsplit("/", 1)[-1]).split())
 
 
 def _enclosures(stated: tuple[Enclosure, ...], base_url: str) -> tuple[Enclosure, ...]:
@@ -386,5 +410,6 @@ def _enclosures(stated: tuple[Enclosure, ...], base_url: str) -> tuple[Enclosure
             type=stated_type
             if _MEDIA_TYPE.fullmatch(stated_type)
             else guessed or DEFAULT_MEDIA_TYPE,
+            duration=enclosure.duration,
         )
     return tuple(kept.values())

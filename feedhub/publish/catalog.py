@@ -23,6 +23,8 @@ ATOM, RSS, JSON_FEED = "atom.xml", "rss.xml", "feed.json"
 FEED_FILES = (ATOM, RSS, JSON_FEED)
 FRONT_PAGE, SOURCES_OPML = "index.html", "sources.opml"
 SITE_FILES = (FRONT_PAGE, SOURCES_OPML)
+FEED_PAGE = "index.html"  # each feed's folder page, linking its formats
+HEALTH_SLUG = "_health"  # category slugs cannot start with "_", so this never collides
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,7 @@ class FeedInfo:
     base_url: str  # the hub's base URL, ending in "/"
     max_per_source: int | None = None  # the most entries of one source the feed shows
     hub: str | None = None  # the WebSub hub its readers may subscribe at
+    quiet_since: datetime | None = None  # the updated time it states while it has no entries
 
     def url(self, filename: str) -> str:
         return f"{self.base_url}{self.slug}/{filename}"
@@ -57,6 +60,12 @@ def hub_url(settings: Settings) -> str | None:
     return settings.websub.hub or settings.hub.base_url + HUB_PATH
 
 
+def health_feed(settings: Settings, quiet_since: datetime | None = None) -> FeedInfo:
+    """The hub's own feed of its sources' health (see `feedhub.publish.health`)."""
+    title = f"{settings.hub.title}: source health"
+    return FeedInfo(HEALTH_SLUG, title, settings.hub.base_url, quiet_since=quiet_since)
+
+
 def feeds_digest(settings: Settings) -> str:
     """What every feed document is written from besides its entries: the feeds' titles and
     URLs, how many entries they show, and feedhub's version (it names itself in them)."""
@@ -64,6 +73,7 @@ def feeds_digest(settings: Settings) -> str:
     return hashlib.sha256(repr(shown).encode("utf-8")).hexdigest()
 
 
-def newest_update(published: Sequence[PublishedEntry]) -> datetime:
-    """When a feed last changed: its newest entry's update time (the epoch when empty)."""
-    return max((entry.updated for entry in published), default=EPOCH)
+def newest_update(published: Sequence[PublishedEntry], empty: datetime | None = None) -> datetime:
+    """When a feed last changed: its newest entry's update time (when empty, `empty`, else
+    the epoch)."""
+    return max((entry.updated for entry in published), default=empty or EPOCH)

@@ -1,4 +1,5 @@
-"""The hub's front page (`index.html`): its feeds, their latest headlines, and the sources' health.
+"""The hub's front page (`index.html`): its feeds, their latest headlines, and the sources'
+health (with a link to the health feed); and each feed's folder page (`news/index.html`).
 
 Rendered with a Jinja2 template with autoescaping on, so every bit of text
 that came from a feed (titles, source names, error messages) reaches the page
@@ -33,6 +34,7 @@ from feedhub.publish.catalog import (
 from feedhub.rules.routing import ALL
 
 HEADLINES = 5
+FEED_PAGE_HEADLINES = 20
 # (file, MIME type, label) of each format a feed is published in, as the page links them.
 FORMATS = (
     (ATOM, "application/atom+xml", "Atom"),
@@ -111,14 +113,27 @@ def site_digest(
     return hashlib.sha256(repr(shown).encode("utf-8")).hexdigest()
 
 
+def render_feed_page(feed: FeedInfo, published: Sequence[PublishedEntry]) -> bytes:
+    """A feed's folder page (`news/index.html`): its formats to subscribe to, its headlines."""
+    template = _environment().get_template("feed.html")
+    page = template.render(
+        feed=feed,
+        formats=FORMATS,
+        headlines=published[:FEED_PAGE_HEADLINES],
+        version=__version__,
+    )
+    return page.encode("utf-8")
+
+
 def render_front_page(
-    title: str, feeds: Sequence[FeedSummary], sources: Sequence[SourceRow]
+    title: str, feeds: Sequence[FeedSummary], sources: Sequence[SourceRow], health: FeedInfo
 ) -> bytes:
     template = _environment().get_template("index.html")
     page = template.render(
         title=title,
         feeds=feeds,
         sources=sources,
+        health=health,
         formats=FORMATS,
         opml=SOURCES_OPML,
         version=__version__,

@@ -59,10 +59,13 @@ def _item(entry: PublishedEntry) -> dict[str, Any]:
         item["authors"] = [{"name": author} for author in entry.authors]
     if entry.labels:
         item["tags"] = list(entry.labels)
+    if entry.image:
+        item["image"] = entry.image
     if entry.enclosures:
         item["attachments"] = [
             {"url": enclosure.url, "mime_type": enclosure.type}
             | ({"size_in_bytes": enclosure.length} if enclosure.length > 0 else {})
+            | ({"duration_in_seconds": enclosure.duration} if enclosure.duration else {})
             for enclosure in entry.enclosures
         ]
     item[SOURCE_EXTENSION] = _source(entry)

@@ -15,21 +15,19 @@ never fetches anything nor expands entities.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
 
 from lxml import etree
 
-from feedhub.config.settings import Settings, SourceSettings
+from feedhub.config.settings import Settings, SourceSettings, is_slug
 from feedhub.core.errors import OpmlError
 from feedhub.core.urls import web_url
 from feedhub.publish.catalog import ATOM, FeedInfo, feeds_of
 from feedhub.rules.routing import ALL
 
 _MAX_OPML_BYTES = 10 * 1024 * 1024
-_SLUG = re.compile(r"[a-z0-9][a-z0-9_-]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +149,7 @@ def _feeds(parent: etree._Element, group: etree._Element | None) -> Iterator[Opm
 def _slug(outline: etree._Element) -> str | None:
     """The category slug feedhub wrote; other tools' category strings are not slugs."""
     value = _attribute(outline, "category")
-    return value if value and _SLUG.fullmatch(value) else None
+    return value if value and is_slug(value) else None
 
 
 def _title(outline: etree._Element) -> str:

@@ -65,6 +65,18 @@ _SECURITY_HEADERS = (
     ("X-Frame-Options", "DENY"),
     ("Referrer-Policy", "no-referrer"),
 )
+
+# What a folder answers while the site has no front page: the hub has not published yet.
+_NOTHING_PUBLISHED = b"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Nothing published yet</title></head>
+<body><h1>Nothing is published here yet</h1>
+<p>The feeds appear here once feedhub has published them. Run <code>feedhub run --once</code>
+to poll the sources and publish the feeds, or <code>feedhub publish</code> to write them from
+what is already stored; the daemon, <code>feedhub run</code>, publishes after its first poll.</p>
+</body></html>
+"""
 _GZIP_CACHE_SIZE = 64
 _ETAG_CACHE_SIZE = 1024
 
@@ -230,8 +242,19 @@ class _App:
         path = safe_relative_path(path_info)
         document = None if path is None else self._documents.get(path)
         if document is None:
+            if path is not None and document_file(path) != path and not self._published():
+                return _respond(
+                    environ,
+                    start_response,
+                    "404 Not Found",
+                    _NOTHING_PUBLISHED,
+                    [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")],
+                )
             return _plain(environ, start_response, "404 Not Found", [])
         return self._document(environ, start_response, document)
+
+    def _published(self) -> bool:
+        return self._documents.get("") is not None
 
     def _document(
         self, environ: WSGIEnvironment, start_response: StartResponse, document: Document

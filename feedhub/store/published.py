@@ -142,11 +142,10 @@ def _published_entry(row: Any, alternates: tuple[str, ...]) -> PublishedEntry:
         content_html=row.content_html,
         authors=tuple(json.loads(row.authors)),
         labels=tuple(json.loads(row.labels)),
-        enclosures=tuple(
-            Enclosure(url, length, kind) for url, length, kind in json.loads(row.enclosures)
-        ),
+        enclosures=tuple(Enclosure(*values) for values in json.loads(row.enclosures)),
         published=row.published or row.sort_time,
         updated=row.updated,
         source=PublishedSource(name=row.source_name, url=row.source_url, link=row.source_link),
         alternates=tuple(link for link in alternates if link != row.link),
+        image=row.image,
     )

@@ -93,6 +93,7 @@ entries = Table(
     Column("sort_time", UTCDateTime, nullable=False),
     Column("content_hash", String(64), nullable=False),
     Column("duplicate_of", Integer, ForeignKey("entries.id", ondelete="SET NULL")),
+    Column("image", String(2048)),  # its artwork (migration 0007_podcast)
     UniqueConstraint("source_id", "key", name="uq_entries_source_key"),
     Index("ix_entries_canonical_link", "canonical_link"),
     Index("ix_entries_duplicate_of", "duplicate_of"),
@@ -134,7 +135,7 @@ health_events = Table(
     Column("at", UTCDateTime, nullable=False),
     Column("source_name", String(500), nullable=False),
     Column("source_url", String(2048), nullable=False),  # as configured
-    Column("change", String(16), nullable=False),  # failing, recovered, moved, gone
+    Column("change", String(16), nullable=False),  # failing, warning, recovered, moved, gone
     Column("message", Text, nullable=False),
     Index("ix_health_events_at", "at", "id"),
 )
