@@ -8,8 +8,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from feedhub.store.entries import primaries_query
 from feedhub.store.facade import Store
+from feedhub.store.known import primaries_query
 from feedhub.store.published import latest_entries_query
 
 

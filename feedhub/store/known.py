@@ -1,0 +1,188 @@
+"""What the store knows about one poll's entries, read in a few batched queries for
+`feedhub.rules.entries.decide`.
+
+First the names: in one statement per batch of names, the stored entries the
+incoming entries' keys and aliases point to (with what deciding needs of them: their
+content hash, dates, the article they copy and its sort time, their rewrites today)
+and the names that are tombstones of pruned entries. Then, holding the locks on the
+canonical links of the entries about to change, what `rules.entries.to_read` asks for:
+the articles of those links, the categories of articles that may move, the free keys
+already taken.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from feedhub.core.models import EntryToStore, RoutedEntry
+from feedhub.rules import dedupe
+from feedhub.rules.entries import Article, KnownEntries, KnownEntry, to_read
+from feedhub.store import dialects
+from feedhub.store.identity import batches
+from feedhub.store.schema import (
+    entries,
+    entry_aliases,
+    entry_categories,
+    entry_revisions,
+    pruned_keys,
+)
+
+_KEY, _ALIAS, _PRUNED = 0, 1, 2  # how a name was found
+_article = entries.alias("article")
+
+
+def read_known(
+    connection: Connection, source_id: int, routed: Sequence[RoutedEntry]
+) -> KnownEntries:
+    """Everything the rules need to decide how to store these entries of the source.
+
+    Takes the canonical-link locks (see `feedhub.store.dialects.lock_names`) before
+    reading articles: workers storing one article from two sources at once must agree
+    on which copy is the article, so the first to lock decides and the other sees it.
+    """
+    names, pruned = _names(connection, source_id, [item.entry for item in routed])
+    wanted = to_read(routed, names, pruned)
+    dialects.lock_names(connection, "canonical-link", wanted.locks)
+    return KnownEntries(
+        names=names,
+        pruned=pruned,
+        primaries=_primaries(connection, wanted.links),
+        categories=_categories(connection, wanted.articles),
+        taken_keys=_taken_keys(connection, source_id, wanted.keys),
+    )
+
+
+def primaries_query(links: Sequence[str]) -> sa.Select[Any]:
+    """The articles (not copies) with these canonical links, newest first (a dict built
+    from the rows in order keeps the oldest)."""
+    return (
+        sa.select(entries.c.canonical_link, entries.c.id, entries.c.sort_time)
+        # Not `duplicate_of IS NULL`: SQLite (without statistics) would answer that from the
+        # duplicate_of index, nearly the whole table, on every poll. Ids start at 1.
+        .where(
+            entries.c.canonical_link.in_(links), sa.func.coalesce(entries.c.duplicate_of, 0) == 0
+        )
+        .order_by(entries.c.id.desc())
+    )
+
+
+def _names(
+    connection: Connection, source_id: int, incoming: Sequence[EntryToStore]
+) -> tuple[dict[str, KnownEntry], frozenset[str]]:
+    """The stored entries the names point to, by digest (a stored key before an alias),
+    and the digests that name pruned entries."""
+    raw = sorted({name for entry in incoming for name in dedupe.names(entry)})
+    by_key: dict[str, KnownEntry] = {}
+    by_alias: dict[str, KnownEntry] = {}
+    pruned: set[str] = set()
+    for batch in batches(raw):
+        digests = sorted({dedupe.digest(name) for name in batch})
+        for row in connection.execute(_names_query(source_id, batch, digests)):
+            if row.how == _PRUNED:
+                pruned.add(row.name)
+            elif row.how == _KEY:
+                by_key[dedupe.digest(row.name)] = _known_entry(row)
+            else:
+                by_alias[row.name] = _known_entry(row)
+    return by_alias | by_key, frozenset(pruned)
+
+
+def _names_query(
+    source_id: int, raw: Sequence[str], digests: Sequence[str]
+) -> sa.CompoundSelect[Any]:
+    keys = _stored(_KEY, entries.c.key, entries).where(
+        entries.c.source_id == source_id, entries.c.key.in_(raw)
+    )
+    aliases = _stored(
+        _ALIAS,
+        entry_aliases.c.alias,
+        entry_aliases.join(entries, entries.c.id == entry_aliases.c.entry_id),
+    ).where(entry_aliases.c.source_id == source_id, entry_aliases.c.alias.in_(digests))
+    tombstones = sa.select(
+        sa.literal_column(str(_PRUNED), sa.Integer).label("how"),
+        pruned_keys.c.alias.label("name"),
+        *(sa.cast(sa.null(), column.type).label(column.name) for column in _stored_columns()),
+    ).where(pruned_keys.c.source_id == source_id, pruned_keys.c.alias.in_(digests))
+    return sa.union_all(keys, aliases, tombstones)
+
+
+def _stored(how: int, name: sa.ColumnElement[str], joined: sa.FromClause) -> sa.Select[Any]:
+    """A stored entry found by a name, with the sort time of the article it copies and
+    its rewrites in the current window."""
+    return sa.select(
+        sa.literal_column(str(how), sa.Integer).label("how"), name.label("name"), *_stored_columns()
+    ).select_from(
+        joined.outerjoin(_article, _article.c.id == entries.c.duplicate_of).outerjoin(
+            entry_revisions, entry_revisions.c.entry_id == entries.c.id
+        )
+    )
+
+
+def _stored_columns() -> list[sa.ColumnElement[Any]]:
+    return [
+        entries.c.id,
+        entries.c.canonical_link,
+        entries.c.content_hash,
+        entries.c.updated,
+        entries.c.sort_time,
+        entries.c.duplicate_of,
+        _article.c.sort_time.label("article_sort_time"),
+        entry_revisions.c.window_start,
+        entry_revisions.c.rewrites,
+    ]
+
+
+def _known_entry(row: Any) -> KnownEntry:
+    return KnownEntry(
+        id=row.id,
+        canonical_link=row.canonical_link,
+        content_hash=row.content_hash,
+        updated=row.updated,
+        sort_time=row.sort_time,
+        article=(
+            Article(row.duplicate_of, row.article_sort_time)
+            if row.duplicate_of is not None
+            else None
+        ),
+        revisions=(
+            dedupe.Revisions(row.window_start, row.rewrites)
+            if row.window_start is not None
+            else None
+        ),
+    )
+
+
+def _primaries(connection: Connection, links: Collection[str]) -> dict[str, Article]:
+    """The articles the store carries, by canonical link."""
+    found: dict[str, Article] = {}
+    for batch in batches(sorted(links)):
+        found.update(
+            (row.canonical_link, Article(row.id, row.sort_time))
+            for row in connection.execute(primaries_query(batch))
+        )
+    return found
+
+
+def _categories(connection: Connection, articles: Collection[int]) -> dict[int, frozenset[str]]:
+    found: dict[int, set[str]] = {}
+    for batch in batches(sorted(articles)):
+        query = sa.select(entry_categories.c.entry_id, entry_categories.c.category).where(
+            entry_categories.c.entry_id.in_(batch)
+        )
+        for row in connection.execute(query):
+            found.setdefault(row.entry_id, set()).add(row.category)
+    return {article: frozenset(slugs) for article, slugs in found.items()}
+
+
+def _taken_keys(connection: Connection, source_id: int, keys: Collection[str]) -> frozenset[str]:
+    taken: set[str] = set()
+    for batch in batches(sorted(keys)):
+        query = sa.select(entries.c.key).where(
+            entries.c.source_id == source_id, entries.c.key.in_(batch)
+        )
+        taken.update(connection.execute(query).scalars())
+    return frozenset(taken)
