@@ -1,13 +1,13 @@
 """What the store knows about one poll's entries, read in a few batched queries for
 `feedhub.rules.entries.decide`.
 
-First the names: in one statement per batch of names, the stored entries the
-incoming entries' keys and aliases point to (with what deciding needs of them: their
-content hash, dates, the article they copy and its sort time, their rewrites today)
-and the names that are tombstones of pruned entries. Then, holding the locks on the
-canonical links of the entries about to change, what `rules.entries.to_read` asks for:
-the articles of those links, the categories of articles that may move, the free keys
-already taken.
+First the names: in one statement per batch of names, which stored entries the
+incoming entries' keys and aliases point to, and which names are tombstones of pruned
+entries; then those entries, with what deciding needs of them (their content hash,
+dates, the article they copy and its sort time, their rewrites today). Then, holding
+the locks on the canonical links of the entries about to change, what
+`rules.entries.to_read` asks for: the articles of those links, the categories of
+articles that may move, the free keys already taken.
 """
 
 from __future__ import annotations
@@ -76,64 +76,70 @@ def _names(
     """The stored entries the names point to, by digest (a stored key before an alias),
     and the digests that name pruned entries."""
     raw = sorted({name for entry in incoming for name in dedupe.names(entry)})
-    by_key: dict[str, KnownEntry] = {}
-    by_alias: dict[str, KnownEntry] = {}
+    by_key: dict[str, int] = {}
+    by_alias: dict[str, int] = {}
     pruned: set[str] = set()
     for batch in batches(raw):
         digests = sorted({dedupe.digest(name) for name in batch})
-        for row in connection.execute(_names_query(source_id, batch, digests)):
-            if row.how == _PRUNED:
-                pruned.add(row.name)
-            elif row.how == _KEY:
-                by_key[dedupe.digest(row.name)] = _known_entry(row)
+        for how, name, entry_id in connection.execute(_names_query(source_id, batch, digests)):
+            if how == _PRUNED:
+                pruned.add(name)
+            elif how == _KEY:
+                by_key[dedupe.digest(name)] = entry_id
             else:
-                by_alias[row.name] = _known_entry(row)
-    return by_alias | by_key, frozenset(pruned)
+                by_alias[name] = entry_id
+    named = by_alias | by_key
+    stored = _stored(connection, set(named.values()))
+    return {name: stored[entry_id] for name, entry_id in named.items()}, frozenset(pruned)
 
 
 def _names_query(
     source_id: int, raw: Sequence[str], digests: Sequence[str]
 ) -> sa.CompoundSelect[Any]:
-    keys = _stored(_KEY, entries.c.key, entries).where(
+    """Which entries the names are keys or aliases of, and which are tombstones: one
+    statement, each part off its unique index."""
+    keys = sa.select(_how(_KEY), entries.c.key, entries.c.id).where(
         entries.c.source_id == source_id, entries.c.key.in_(raw)
     )
-    aliases = _stored(
-        _ALIAS,
-        entry_aliases.c.alias,
-        entry_aliases.join(entries, entries.c.id == entry_aliases.c.entry_id),
-    ).where(entry_aliases.c.source_id == source_id, entry_aliases.c.alias.in_(digests))
-    tombstones = sa.select(
-        sa.literal_column(str(_PRUNED), sa.Integer).label("how"),
-        pruned_keys.c.alias.label("name"),
-        *(sa.cast(sa.null(), column.type).label(column.name) for column in _stored_columns()),
-    ).where(pruned_keys.c.source_id == source_id, pruned_keys.c.alias.in_(digests))
+    aliases = sa.select(_how(_ALIAS), entry_aliases.c.alias, entry_aliases.c.entry_id).where(
+        entry_aliases.c.source_id == source_id, entry_aliases.c.alias.in_(digests)
+    )
+    tombstones = sa.select(_how(_PRUNED), pruned_keys.c.alias, sa.null()).where(
+        pruned_keys.c.source_id == source_id, pruned_keys.c.alias.in_(digests)
+    )
     return sa.union_all(keys, aliases, tombstones)
 
 
-def _stored(how: int, name: sa.ColumnElement[str], joined: sa.FromClause) -> sa.Select[Any]:
-    """A stored entry found by a name, with the sort time of the article it copies and
-    its rewrites in the current window."""
-    return sa.select(
-        sa.literal_column(str(how), sa.Integer).label("how"), name.label("name"), *_stored_columns()
-    ).select_from(
-        joined.outerjoin(_article, _article.c.id == entries.c.duplicate_of).outerjoin(
-            entry_revisions, entry_revisions.c.entry_id == entries.c.id
+def _how(found: int) -> sa.ColumnElement[int]:
+    return sa.literal_column(str(found), sa.Integer).label("how")
+
+
+def _stored(connection: Connection, entry_ids: Collection[int]) -> dict[int, KnownEntry]:
+    """The stored entries, with the sort time of the article each copies and their
+    rewrites in the current window."""
+    found: dict[int, KnownEntry] = {}
+    for batch in batches(sorted(entry_ids)):
+        query = (
+            sa.select(
+                entries.c.id,
+                entries.c.canonical_link,
+                entries.c.content_hash,
+                entries.c.updated,
+                entries.c.sort_time,
+                entries.c.duplicate_of,
+                _article.c.sort_time.label("article_sort_time"),
+                entry_revisions.c.window_start,
+                entry_revisions.c.rewrites,
+            )
+            .select_from(
+                entries.outerjoin(_article, _article.c.id == entries.c.duplicate_of).outerjoin(
+                    entry_revisions, entry_revisions.c.entry_id == entries.c.id
+                )
+            )
+            .where(entries.c.id.in_(batch))
         )
-    )
-
-
-def _stored_columns() -> list[sa.ColumnElement[Any]]:
-    return [
-        entries.c.id,
-        entries.c.canonical_link,
-        entries.c.content_hash,
-        entries.c.updated,
-        entries.c.sort_time,
-        entries.c.duplicate_of,
-        _article.c.sort_time.label("article_sort_time"),
-        entry_revisions.c.window_start,
-        entry_revisions.c.rewrites,
-    ]
+        found.update((row.id, _known_entry(row)) for row in connection.execute(query))
+    return found
 
 
 def _known_entry(row: Any) -> KnownEntry:
