@@ -72,8 +72,8 @@ class KnownEntries:
     """What the store knows about one poll's entries, read before deciding."""
 
     names: Mapping[str, KnownEntry]  # by name digest (`dedupe.digest`): keys, then aliases
-    pruned: frozenset[str] = frozenset()  # digests of the names of pruned entries
     # Read under the locks on `ToRead.locks`:
+    pruned: frozenset[str] = frozenset()  # of `ToRead.tombstones`, those naming pruned entries
     primaries: Mapping[str, Article] = field(default_factory=dict)  # by canonical link
     categories: Mapping[int, frozenset[str]] = field(default_factory=dict)  # of `ToRead.articles`
     taken_keys: frozenset[str] = frozenset()  # of `ToRead.keys`, those the source's entries have
@@ -87,6 +87,7 @@ class ToRead:
     links: frozenset[str]  # whose articles (`KnownEntries.primaries`) to read
     articles: frozenset[int]  # stored articles whose categories to read (they may move)
     keys: frozenset[str]  # candidate free keys to check
+    tombstones: frozenset[str]  # name digests of entries nothing matches: pruned ones?
 
 
 # --- what the store does (rules -> store) -----------------------------------
@@ -172,13 +173,12 @@ class _Sorted:
         ]
 
 
-def to_read(
-    routed: Sequence[RoutedEntry], names: Mapping[str, KnownEntry], pruned: frozenset[str]
-) -> ToRead:
+def to_read(routed: Sequence[RoutedEntry], names: Mapping[str, KnownEntry]) -> ToRead:
     """What the store reads next: the articles of the links of new and changed entries
     (under their locks, with the links changed entries leave), the categories of articles
-    that may move, and the free keys new entries may need."""
-    poll = _sort_out(routed, names, pruned)
+    that may move, whether entries nothing matches name pruned ones, and the free keys new
+    entries may need."""
+    poll = _sort_out(routed, names, frozenset())  # tombstones are not known yet: "fresh"
     changed = poll.changed
     links = {item.entry.canonical_link for item in poll.fresh}
     links |= {item.entry.canonical_link for item, _ in changed}
@@ -193,6 +193,9 @@ def to_read(
         links=frozenset(link for link in links if link),
         articles=frozenset(stored.id for stored in moving),
         keys=frozenset(_candidate_keys(poll.fresh, names)),
+        tombstones=frozenset(
+            dedupe.digest(name) for item in poll.fresh for name in dedupe.names(item.entry)
+        ),
     )
 
 

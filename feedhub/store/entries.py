@@ -63,14 +63,16 @@ def store_poll(
     names an entry retention pruned (see `feedhub.rules.entries` for the whole policy).
     """
     intents = decide(routed, read_known(connection, state.id, routed), now)
-    if intents.over_budget or intents.tombstoned:
-        logger.debug(
-            "%s: %d changed entries wait for their next rewrite window, %d pruned ones"
-            " are not stored again",
-            state.name,
-            len(intents.over_budget),
-            len(intents.tombstoned),
-        )
+    logger.debug(
+        "%s: %d new, %d rewritten, %d unchanged, %d waiting for their next rewrite window,"
+        " %d naming pruned entries",
+        state.name,
+        len(intents.inserts),
+        len(intents.rewrites),
+        intents.unchanged,
+        len(intents.over_budget),
+        len(intents.tombstoned),
+    )
     report = _apply(connection, state, intents, now)
     update_source(connection, state.id, result, site_link)
     mark_dirty(connection, report.categories)

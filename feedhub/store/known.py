@@ -2,17 +2,20 @@
 `feedhub.rules.entries.decide`.
 
 First the names: in one statement per batch of names, which stored entries the
-incoming entries' keys and aliases point to, and which names are tombstones of pruned
-entries; then those entries, with what deciding needs of them (their content hash,
-dates, the article they copy and its sort time, their rewrites today). Then, holding
-the locks on the canonical links of the entries about to change, what
-`rules.entries.to_read` asks for: the articles of those links, the categories of
-articles that may move, the free keys already taken.
+incoming entries' keys and aliases point to; then those entries, with what deciding
+needs of them (their content hash, dates, the article they copy and its sort time,
+their rewrites today). Then, holding the locks on the canonical links of the entries
+about to change, what `rules.entries.to_read` asks for: in one statement, the articles
+of those links and which names of the entries nothing matched are tombstones of pruned
+entries; and, when needed, the categories of articles that may move and the free keys
+already taken.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from datetime import datetime
+from itertools import zip_longest
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,7 +34,7 @@ from feedhub.store.schema import (
     pruned_keys,
 )
 
-_KEY, _ALIAS, _PRUNED = 0, 1, 2  # how a name was found
+_KEY, _ALIAS, _ARTICLE, _PRUNED = 0, 1, 2, 3  # what a row of a union is
 _article = entries.alias("article")
 
 
@@ -44,70 +47,65 @@ def read_known(
     reading articles: workers storing one article from two sources at once must agree
     on which copy is the article, so the first to lock decides and the other sees it.
     """
-    names, pruned = _names(connection, source_id, [item.entry for item in routed])
-    wanted = to_read(routed, names, pruned)
+    names = _names(connection, source_id, [item.entry for item in routed])
+    wanted = to_read(routed, names)
     dialects.lock_names(connection, "canonical-link", wanted.locks)
+    primaries, pruned = _articles_and_tombstones(
+        connection, source_id, wanted.links, wanted.tombstones
+    )
     return KnownEntries(
         names=names,
         pruned=pruned,
-        primaries=_primaries(connection, wanted.links),
+        primaries=primaries,
         categories=_categories(connection, wanted.articles),
         taken_keys=_taken_keys(connection, source_id, wanted.keys),
     )
 
 
 def primaries_query(links: Sequence[str]) -> sa.Select[Any]:
-    """The articles (not copies) with these canonical links, newest first (a dict built
-    from the rows in order keeps the oldest)."""
-    return (
-        sa.select(entries.c.canonical_link, entries.c.id, entries.c.sort_time)
+    """The articles (not copies) with these canonical links (the oldest of a link is its
+    article)."""
+    return sa.select(
+        _how(_ARTICLE), entries.c.canonical_link, entries.c.id, entries.c.sort_time
+    ).where(
+        entries.c.canonical_link.in_(links),
         # Not `duplicate_of IS NULL`: SQLite (without statistics) would answer that from the
         # duplicate_of index, nearly the whole table, on every poll. Ids start at 1.
-        .where(
-            entries.c.canonical_link.in_(links), sa.func.coalesce(entries.c.duplicate_of, 0) == 0
-        )
-        .order_by(entries.c.id.desc())
+        sa.func.coalesce(entries.c.duplicate_of, 0) == 0,
     )
 
 
 def _names(
     connection: Connection, source_id: int, incoming: Sequence[EntryToStore]
-) -> tuple[dict[str, KnownEntry], frozenset[str]]:
-    """The stored entries the names point to, by digest (a stored key before an alias),
-    and the digests that name pruned entries."""
+) -> dict[str, KnownEntry]:
+    """The stored entries the names point to, by digest (a stored key before an alias)."""
     raw = sorted({name for entry in incoming for name in dedupe.names(entry)})
     by_key: dict[str, int] = {}
     by_alias: dict[str, int] = {}
-    pruned: set[str] = set()
     for batch in batches(raw):
         digests = sorted({dedupe.digest(name) for name in batch})
         for how, name, entry_id in connection.execute(_names_query(source_id, batch, digests)):
-            if how == _PRUNED:
-                pruned.add(name)
-            elif how == _KEY:
+            if how == _KEY:
                 by_key[dedupe.digest(name)] = entry_id
             else:
                 by_alias[name] = entry_id
     named = by_alias | by_key
     stored = _stored(connection, set(named.values()))
-    return {name: stored[entry_id] for name, entry_id in named.items()}, frozenset(pruned)
+    return {name: stored[entry_id] for name, entry_id in named.items()}
 
 
 def _names_query(
     source_id: int, raw: Sequence[str], digests: Sequence[str]
 ) -> sa.CompoundSelect[Any]:
-    """Which entries the names are keys or aliases of, and which are tombstones: one
-    statement, each part off its unique index."""
+    """Which entries the names are keys or aliases of: one statement, each part off its
+    unique index."""
     keys = sa.select(_how(_KEY), entries.c.key, entries.c.id).where(
         entries.c.source_id == source_id, entries.c.key.in_(raw)
     )
     aliases = sa.select(_how(_ALIAS), entry_aliases.c.alias, entry_aliases.c.entry_id).where(
         entry_aliases.c.source_id == source_id, entry_aliases.c.alias.in_(digests)
     )
-    tombstones = sa.select(_how(_PRUNED), pruned_keys.c.alias, sa.null()).where(
-        pruned_keys.c.source_id == source_id, pruned_keys.c.alias.in_(digests)
-    )
-    return sa.union_all(keys, aliases, tombstones)
+    return sa.union_all(keys, aliases)
 
 
 def _how(found: int) -> sa.ColumnElement[int]:
@@ -162,15 +160,27 @@ def _known_entry(row: Any) -> KnownEntry:
     )
 
 
-def _primaries(connection: Connection, links: Collection[str]) -> dict[str, Article]:
-    """The articles the store carries, by canonical link."""
-    found: dict[str, Article] = {}
-    for batch in batches(sorted(links)):
-        found.update(
-            (row.canonical_link, Article(row.id, row.sort_time))
-            for row in connection.execute(primaries_query(batch))
+def _articles_and_tombstones(
+    connection: Connection, source_id: int, links: Collection[str], names: Collection[str]
+) -> tuple[dict[str, Article], frozenset[str]]:
+    """The articles the store carries, by canonical link, and which of the name digests
+    are tombstones of entries pruned from the source: one statement per batch."""
+    oldest: dict[str, tuple[int, datetime]] = {}
+    pruned: set[str] = set()
+    for link_batch, name_batch in zip_longest(
+        batches(sorted(links)), batches(sorted(names)), fillvalue=()
+    ):
+        tombstones = sa.select(_how(_PRUNED), pruned_keys.c.alias, sa.null(), sa.null()).where(
+            pruned_keys.c.source_id == source_id, pruned_keys.c.alias.in_(name_batch)
         )
-    return found
+        query = sa.union_all(primaries_query(link_batch), tombstones)
+        for how, name, entry_id, sort_time in connection.execute(query):
+            if how == _PRUNED:
+                pruned.add(name)
+            elif name not in oldest or entry_id < oldest[name][0]:
+                oldest[name] = (entry_id, sort_time)
+    primaries = {link: Article(*article) for link, article in oldest.items()}
+    return primaries, frozenset(pruned)
 
 
 def _categories(connection: Connection, articles: Collection[int]) -> dict[int, frozenset[str]]:
