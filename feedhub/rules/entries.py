@@ -141,8 +141,9 @@ class Insert:
 
 @dataclass(frozen=True, slots=True)
 class EntryIntents:
-    """Everything one poll's entries change, in the order the store applies it:
-    rewrites (and their rehomes), inserts, memberships, names, the listing."""
+    """Everything one poll's entries change. The store inserts first, so that every `New`
+    has an id, then applies the rehomes, the rewrites, the memberships, the names and
+    the listing."""
 
     rewrites: tuple[Rewrite, ...] = ()
     rehomes: tuple[Rehome, ...] = ()  # in order: a later one may move what an earlier moved
