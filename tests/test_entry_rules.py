@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from feedhub.core.models import FeedEntry, RoutedEntry
 from feedhub.core.text import bounded_key
 from feedhub.parse.normalize import normalize_entry
@@ -268,10 +270,22 @@ def test_rewrites_stop_at_the_daily_budget_and_resume_in_a_new_window() -> None:
     assert poll(shelf, entry(guid="live", body="x")).rewrites[0].revisions == Revisions(window, 3)
 
 
-def test_an_entry_reached_through_an_alias_records_its_new_name() -> None:
+@pytest.mark.parametrize(
+    ("first", "then"),
+    [
+        ("http://news.example/a", "https://news.example/a"),
+        ("https://www.news.example/a", "https://news.example/a"),
+        ("https://news.example/a/", "https://news.example/a"),
+        ("https://news.example/a?utm_source=rss&utm_medium=feed", "https://news.example/a"),
+        ("https://news.example/a?id=1&fbclid=x", "https://news.example/a?gclid=y&id=1"),
+    ],
+)
+def test_guid_churn_reaches_the_stored_entry_and_records_the_new_name(
+    first: str, then: str
+) -> None:
     shelf = Shelf()
-    shelf.stored(1, entry(guid="http://news.example/a"))
-    churned = entry("Story, corrected", guid="https://www.news.example/a/?utm_source=rss")
+    shelf.stored(1, entry(guid=first))
+    churned = entry("Story, corrected", guid=then)  # only the guid tells it is the same
     intents = poll(shelf, churned)
     assert [rewrite.id for rewrite in intents.rewrites] == [1] and not intents.inserts
     assert (digest(churned.entry.key), 1) in intents.names
