@@ -4,7 +4,7 @@ missing or in the future."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from feedhub.core.models import EntryToStore
 from feedhub.parse.normalize import canonical_link
 from feedhub.rules import dedupe
+from feedhub.rules.entries import KnownEntry
 from feedhub.store.schema import entry_aliases
 from tests.conftest import ConfigWriter
 from tests.feedfiles import Sources, item, rss
@@ -31,6 +32,11 @@ BLANK: dict[str, Any] = {
     "updated": None,
     "content_hash": "",
 }
+
+
+def known_entry(entry_id: int, canonical_link: str) -> KnownEntry:
+    moment = datetime(2025, 7, 4, tzinfo=UTC)
+    return KnownEntry(entry_id, canonical_link, "", moment, moment, None, None)
 
 
 @pytest.fixture
@@ -118,9 +124,9 @@ def test_new_items_of_one_document_sharing_a_link_show_once(one: Sources) -> Non
 
 def test_a_moved_link_loses_to_an_unmoved_one_and_title_matches_come_last() -> None:
     stored = {
-        dedupe.digest("g"): dedupe.Known(1, "news.example/one"),
-        dedupe.digest("title:news.example/one\nstory"): dedupe.Known(1, "news.example/one"),
-        dedupe.digest("g\nnews.example/two"): dedupe.Known(2, "news.example/two"),
+        dedupe.digest("g"): known_entry(1, "news.example/one"),
+        dedupe.digest("title:news.example/one\nstory"): known_entry(1, "news.example/one"),
+        dedupe.digest("g\nnews.example/two"): known_entry(2, "news.example/two"),
     }
     same_guid_elsewhere = EntryToStore(
         **{**BLANK, "key": "g", "canonical_link": "news.example/two"},
@@ -172,6 +178,29 @@ def test_a_new_entry_on_a_link_another_entry_just_left_is_an_article_of_its_own(
     )
     published = one.published()
     assert sorted(entry.title for entry in published) == ["Y", "Z"]
+
+
+def test_a_copy_rewritten_while_its_article_moves_onto_another_shows_the_article_once(
+    one: Sources,
+) -> None:
+    other = "https://news.example/2025/07/other"
+    one.poll(
+        rss(
+            item("A", guid="a", link=ARTICLE),
+            item("A, syndicated", guid="b", link=ARTICLE + "?utm_source=x"),
+            item("C", guid="c", link=other),
+        )
+    )
+    assert len(one.published()) == 2
+    # A moves onto C's link (C's article now), and its copy changes in the same poll.
+    one.poll(
+        rss(
+            item("A moved", guid="a", link=other),
+            item("A, syndicated", guid="b", link=ARTICLE + "?utm_source=x", description="new"),
+            item("C", guid="c", link=other),
+        )
+    )
+    assert [entry.title for entry in one.published()] == ["C"]
 
 
 BODY = "<p>Shares rose 3% on the news. <a href='https://news.example/more'>More</a></p>"
@@ -296,3 +325,19 @@ def test_a_huge_guid_and_link_are_stored_and_recognized(one: Sources) -> None:
         "Huge link": [],  # not a link anyone follows: dropped
         "Huge guid, again": [ARTICLE + "-other"],
     }
+
+
+def test_links_moving_in_a_chain_in_one_poll_keep_every_listed_article(one: Sources) -> None:
+    # Found by the property test: entry a takes b's link while b, later in the same
+    # document, moves on to c's. Every link the source lists must stay published.
+    base = "https://news.example/"
+    one.poll(rss(item("A", guid="a", link=base + "a"), item("B", guid="b", link=base + "b")))
+    one.poll(
+        rss(
+            item("A", guid="a", link=base + "b"),
+            item("C", guid="c", link=base + "c"),
+            item("B", guid="b", link=base + "c"),
+        )
+    )
+    shown = {canonical_link(entry.link) for entry in one.published()}
+    assert {canonical_link(base + "b"), canonical_link(base + "c")} <= shown

@@ -1,16 +1,26 @@
 """Queries whose cost must not grow with the store: publishing reads a category's newest
 entries off the (category, sort_time) index from its newest end, and storing a poll finds
-its articles by canonical link (timings are in benchmarks/growth.py)."""
+its articles by canonical link (timings are in benchmarks/growth.py); storing a poll takes
+as many statements for many entries as for few."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from feedhub.store.entries import primaries_query
+from feedhub.config.settings import SourceSettings
+from feedhub.core.models import NotModified, RoutedEntry, SourceState
+from feedhub.parse.document import parse_document
+from feedhub.parse.normalize import normalize_entry
+from feedhub.rules import schedule
+from feedhub.rules.routing import ALL
 from feedhub.store.facade import Store
+from feedhub.store.known import primaries_query
 from feedhub.store.published import latest_entries_query
+from tests.conftest import FakeClock
+from tests.workload import rss
 
 
 def plan(store: Store, query: sa.Select[object]) -> list[str]:
@@ -53,3 +63,66 @@ def test_finding_an_articles_primary_reads_the_canonical_link_index(tmp_path: Pa
     lookups = [step for step in steps if " entries " in f"{step} "]
     assert lookups, steps
     assert all("ix_entries_canonical_link" in step for step in lookups), steps
+
+
+def statements_to_store(store: Store, state: SourceState, body: bytes, at: datetime) -> int:
+    """How many statements storing one poll of `body` for the source takes."""
+    document = parse_document(body, state.url, {"content-type": "text/xml"})
+    routed = [RoutedEntry(normalize_entry(entry), frozenset({ALL})) for entry in document.entries]
+    timing = schedule.Timing(
+        interval=timedelta(minutes=30),
+        min_interval=timedelta(minutes=1),
+        max_interval=timedelta(days=1),
+    )
+    result = schedule.after_success(
+        state,
+        NotModified(url=state.url, headers={}),
+        at,
+        timing,
+        body_hash=None,
+        feed_hint_seconds=None,
+    )
+    executed: list[str] = []
+
+    def count(*args: object) -> None:
+        executed.append(str(args[2]))
+
+    sa.event.listen(store.engine, "before_cursor_execute", count)
+    try:
+        store.store_entries(state, routed, result, at)
+    finally:
+        sa.event.remove(store.engine, "before_cursor_execute", count)
+    return len(executed)
+
+
+def test_storing_a_poll_takes_as_many_statements_for_many_entries_as_for_few(
+    database_url: str,
+) -> None:
+    # One statement per table and step, whatever the number of entries: new ones, rewritten
+    # ones, and copies of articles new in the same poll (the second source's).
+    store = Store.open(database_url)
+    try:
+        now = FakeClock().now
+        store.sync_sources(
+            [SourceSettings(url=f"http://feeds.test/{n}.xml", name=f"s{n}") for n in range(4)], now
+        )
+        few, many, few_copies, many_copies = store.source_states()
+        counts = {}
+        for name, state, size in (("few", few, 3), ("many", many, 40)):
+            items = [(f"{name}-{n}", f"https://news.example.org/{name}/{n}") for n in range(size)]
+            counts[name] = statements_to_store(store, state, rss(name, items), now)
+            retitled = rss(f"{name}, corrected", items)
+            counts[f"{name} rewritten"] = statements_to_store(store, state, retitled, now)
+        for name, state, size in (("few", few_copies, 3), ("many", many_copies, 40)):
+            # Each article twice: a copy of an article this same poll stores.
+            items = [
+                (f"{name}-{n}-{copy}", f"https://copies.example.org/{name}/{n}")
+                for n in range(size)
+                for copy in (1, 2)
+            ]
+            counts[f"{name} with copies"] = statements_to_store(store, state, rss(name, items), now)
+    finally:
+        store.close()
+    assert counts["many"] == counts["few"]
+    assert counts["many rewritten"] == counts["few rewritten"]
+    assert counts["many with copies"] == counts["few with copies"]

@@ -2,7 +2,8 @@
 
 - `Fetched`, `NotModified`: what came back from the network (fetch -> pipeline).
 - `FeedDocument`, `FeedEntry`: what came from a feed (parse -> normalize).
-- `EntryToStore`: a normalized entry going into the store (normalize -> store).
+- `EntryToStore`: a normalized entry going into the store (normalize -> store), and
+  `RoutedEntry`, one with the categories routing put it in (pipeline -> store).
 - `SourceState`: a source's poll state coming from the store (store -> decide).
 - `PollResult`: a source's poll state going to the store (decide -> store), with the
   `HealthEvent`s the poll caused (decide -> store -> the health feed).
@@ -127,6 +128,14 @@ class EntryToStore:
     content_hash: str  # what changes when the entry's meaning changes
     aliases: tuple[str, ...] = ()  # other keys under which this entry may have been stored
     image: str | None = None  # an absolute http(s) URL of its artwork
+
+
+@dataclass(frozen=True, slots=True)
+class RoutedEntry:
+    """A normalized entry with the categories it was routed into."""
+
+    entry: EntryToStore
+    categories: frozenset[str]
 
 
 # --- sources: from and to the store -----------------------------------------

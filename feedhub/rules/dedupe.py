@@ -24,6 +24,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from feedhub.core.models import EntryToStore
 from feedhub.core.text import bounded_key
@@ -60,12 +61,14 @@ def within_document(entries: Sequence[EntryToStore]) -> list[EntryToStore]:
     return list(kept.values())
 
 
-@dataclass(frozen=True, slots=True)
-class Known:
-    """A stored entry that one of a document's names points to."""
+class Known(Protocol):
+    """A stored entry that one of a document's names points to, as matching sees it."""
 
-    id: int
-    canonical_link: str | None
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def canonical_link(self) -> str | None: ...
 
 
 def match(entries: Sequence[EntryToStore], known: Mapping[str, Known]) -> list[int | None]:

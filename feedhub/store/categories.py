@@ -12,7 +12,6 @@ from sqlalchemy.engine import Connection
 
 from feedhub.rules.routing import Routable
 from feedhub.store import dialects
-from feedhub.store.identity import batches
 from feedhub.store.schema import (
     categories,
     entries,
@@ -111,28 +110,21 @@ def dirty(connection: Connection) -> set[str]:
 
 
 def add_to_categories(
-    connection: Connection,
-    memberships: Sequence[tuple[int, datetime, frozenset[str]]],
-    new_ids: Iterable[int],
+    connection: Connection, memberships: Sequence[tuple[int, datetime, Iterable[str]]]
 ) -> None:
-    """Put each article (id, sort time) into its categories, once; `new_ids` have none yet."""
-    known = sorted({article_id for article_id, _, _ in memberships} - set(new_ids))
-    present: set[tuple[int, str]] = set()
-    for batch in batches(known):
-        query = sa.select(entry_categories.c.entry_id, entry_categories.c.category).where(
-            entry_categories.c.entry_id.in_(batch)
-        )
-        present.update((row.entry_id, row.category) for row in connection.execute(query))
-    rows = []
+    """Put each article (id, sort time) into its categories where it is not yet, in one
+    statement; an article keeps the sort time it joined a category with."""
+    rows: dict[tuple[int, str], dict[str, object]] = {}
     for article_id, sort_time, slugs in memberships:
         for slug in sorted(slugs):
-            if (article_id, slug) not in present:
-                present.add((article_id, slug))
-                rows.append({"category": slug, "entry_id": article_id, "sort_time": sort_time})
+            rows.setdefault(
+                (article_id, slug),
+                {"category": slug, "entry_id": article_id, "sort_time": sort_time},
+            )
     if rows:
         # A worker whose lease ran out may store the same poll as the one that took over.
         insert = dialects.insert(connection, entry_categories).on_conflict_do_nothing()
-        connection.execute(insert, rows)
+        connection.execute(insert, list(rows.values()))
 
 
 def mark_dirty(connection: Connection, slugs: Iterable[str]) -> None:
