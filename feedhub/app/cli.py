@@ -29,6 +29,7 @@ from feedhub.config.settings import (
 )
 from feedhub.core.errors import ConfigError, FeedhubError
 from feedhub.core.memory import return_large_blocks
+from feedhub.core.text import strip_forbidden
 from feedhub.parse.docguard import check_expat
 from feedhub.store.facade import Store
 
@@ -64,6 +65,13 @@ class Context:
 pass_context = click.make_pass_decorator(Context)
 
 
+class TerminalSafeFormatter(logging.Formatter):
+    """Log lines reach terminals: whatever a message carries, no control sequence does."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return strip_forbidden(super().format(record)).replace("\r", "")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
@@ -78,9 +86,9 @@ pass_context = click.make_pass_decorator(Context)
 def cli(context: click.Context, config: Path | None, verbose: bool, quiet: bool) -> None:
     """feedhub: poll RSS/Atom sources and republish them as one feed per category."""
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(TerminalSafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     # Alembic reports every migration step at INFO; feedhub logs one line per upgrade itself.
     logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
     check_expat()

@@ -108,9 +108,11 @@ class Hub:
         """Poll what is due (everything, if asked), then republish what changed."""
         summary = self.poll(everything=everything, stop=stop)
         prune_if_due(self.store, self.settings.hub, self.clock())
-        summary.published = self.publish_changed(polled=summary.polled > 0)
-        if summary.health_events or not health_feed_path(self.settings).exists():
-            publish_health(self.store, self.settings)
+        try:
+            summary.published = self.publish_changed(polled=summary.polled > 0)
+        finally:  # a document that could not be published does not keep this one back
+            if summary.health_events or not health_feed_path(self.settings).exists():
+                publish_health(self.store, self.settings)
         return summary
 
     def poll(self, *, everything: bool = False, stop: threading.Event | None = None) -> PollSummary:
@@ -219,8 +221,10 @@ class Hub:
         return targets
 
     def publish_all(self) -> None:
-        publish(self.store, self.settings)
-        publish_health(self.store, self.settings)
+        try:
+            publish(self.store, self.settings)
+        finally:
+            publish_health(self.store, self.settings)
 
     def _slugs(self) -> set[str]:
         return {feed.slug for feed in feeds_of(self.settings)}
@@ -289,7 +293,7 @@ class Hub:
         ]
         result = succeeded(feed_hint_seconds=schedule.feed_hint(document))
         if document.warning:
-            result = schedule.with_warning(result, document.warning)
+            result = schedule.with_warning(result, document.warning, document.public_warning)
         report = self.store.store_entries(state, routed, result, now, site_link=document.link)
         self._note(state, result, summary)
         summary.new_entries += report.new

@@ -38,6 +38,7 @@ from feedhub.config.settings import (
 )
 from feedhub.core.errors import ConfigError, EditRefused
 from feedhub.core.files import write_atomically
+from feedhub.core.text import one_line
 
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 
@@ -107,7 +108,8 @@ class ConfigEditor:
 
     def unique_name(self, url: str, preferred: str | None) -> str:
         """`preferred` (a feed's title) or the URL's host, made unique with " (2)", " (3)"..."""
-        base = " ".join((preferred or "").split()) or default_source_name(self.resolve(url))
+        # A feed's title comes from outside: cleaned here, where it becomes the config's.
+        base = one_line(preferred or "") or default_source_name(self.resolve(url))
         name, number = base, 1
         while self._named(name):
             number += 1

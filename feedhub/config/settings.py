@@ -37,12 +37,13 @@ from sqlalchemy.exc import ArgumentError
 
 from feedhub import __version__
 from feedhub.core.errors import ConfigError
+from feedhub.core.text import control_character
 
 DEFAULT_CONFIG_NAME = "feedhub.toml"
 CONFIG_ENV_VAR = "FEEDHUB_CONFIG"
 RESERVED_SLUGS = frozenset({"all", "metrics"})
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_SLUG = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _LONGEST_SECONDS = 100 * 366 * 86400
@@ -80,6 +81,16 @@ Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 class _Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_control_characters(cls, value: object) -> object:
+        """Refused, not cleaned: what the operator wrote is kept or named, never changed."""
+        texts = value if isinstance(value, list | tuple) else [value]
+        for text in texts:
+            if isinstance(text, str) and (found := control_character(text)):
+                raise ValueError(f"contains the control character {found}; remove it")
+        return value
 
 
 def _base_dir(info: ValidationInfo) -> Path:
@@ -239,7 +250,7 @@ class Settings(_Settings):
     @classmethod
     def _slugs(cls, value: dict[str, CategorySettings]) -> dict[str, CategorySettings]:
         for slug in value:
-            if slug in RESERVED_SLUGS or not _SLUG.match(slug):
+            if slug in RESERVED_SLUGS or not _SLUG.fullmatch(slug):
                 raise ValueError(
                     f"category slug {slug!r} is not allowed; use lowercase letters, digits "
                     "and '-', not 'all' or 'metrics'"

@@ -87,6 +87,7 @@ class FeedEntry:
     updated: datetime | None
     enclosures: tuple[Enclosure, ...]
     base_url: str  # what relative links in this entry resolve against
+    summary_base_url: str | None = None  # the summary's own base, when it states one
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,7 @@ class FeedDocument:
     ttl_minutes: int | None = None  # RSS <ttl>
     update_period_seconds: int | None = None  # sy:updatePeriod / sy:updateFrequency
     warning: str | None = None  # not well formed, or a limit reached (docguard), in a line
+    public_warning: str | None = None  # the same without the parser's details, to publish
 
 
 # --- to the store -----------------------------------------------------------
@@ -160,6 +162,7 @@ class SourceState:
     next_due: datetime | None  # None: not scheduled (gone) until `feedhub sources retry`
     entries: int = 0
     feed_hint_seconds: int | None = None  # how often the document itself says to poll
+    public_error: str | None = None  # the class of `last_error`, fit to publish
 
     @property
     def has_validators(self) -> bool:
@@ -189,6 +192,7 @@ class PollResult:
     redirect_target: str | None
     feed_hint_seconds: int | None = None
     events: tuple[HealthEvent, ...] = ()
+    public_error: str | None = None  # what is published of `last_error`: its class only
 
 
 class HealthChange(StrEnum):
@@ -206,7 +210,7 @@ class HealthEvent:
     source_url: str  # as configured
     change: HealthChange
     at: datetime
-    message: str  # one line
+    message: str  # one line, published: names a failure's class, never its detail
 
 
 # --- from the store, for publishing -----------------------------------------

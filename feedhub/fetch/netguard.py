@@ -13,7 +13,7 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
-from feedhub.core.errors import AddressRefused, FetchError
+from feedhub.core.errors import AddressRefused, HostNotFound
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -50,6 +50,6 @@ def check_url_address(url: str, *, allow_private: bool) -> None:
     try:
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
     except socket.gaierror as error:
-        raise FetchError(f"{url}: cannot resolve {host} ({error.strerror})") from None
+        raise HostNotFound(f"{url}: cannot resolve {host} ({error.strerror})") from None
     for info in infos:
         refuse_if_private(host, ipaddress.ip_address(info[4][0]), allow_private=False)

@@ -89,10 +89,18 @@ def source_rows(
                 health=state.health.value if state else SourceHealth.NEW.value,
                 entries=state.entries if state else 0,
                 last_success=state.last_success if state and state.health.troubled else None,
-                problem=state.last_error if state else None,
+                problem=_public_problem(state),
             )
         )
     return rows
+
+
+def _public_problem(state: SourceState | None) -> str | None:
+    """The class of the source's last problem; a problem stored before classes were kept
+    is named by the source's health only, as its text may hold paths or addresses."""
+    if state is None or state.last_error is None:
+        return None
+    return state.public_error or ("failing" if state.health.troubled else "warning")
 
 
 def site_digest(

@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 from feedhub.config.settings import Settings
+from feedhub.core.errors import PublishError
 from feedhub.core.models import HealthChange, HealthEvent, PublishedEntry, PublishedSource
 from feedhub.core.text import strip_forbidden
 from feedhub.publish.catalog import FeedInfo
@@ -41,7 +42,11 @@ def publish_health(store: Store, settings: Settings) -> list[Path]:
     """Rewrite the health feed from the newest events; return the files that changed."""
     events = store.recent_health_events(settings.hub.max_entries)
     entries = [_published(event) for event in events]
-    return write_feed(settings.hub.output_dir, health_feed(settings), entries, store)
+    failed: list[str] = []
+    written = write_feed(settings.hub.output_dir, health_feed(settings), entries, store, failed)
+    if failed:
+        raise PublishError(failed)
+    return written
 
 
 def _published(event: HealthEvent) -> PublishedEntry:

@@ -103,7 +103,7 @@ def after_failure(
     status = error.status if isinstance(error, HTTPStatusError) else None
     failures = state.failures + 1
     health = SourceHealth.FAILING
-    message = one_line(str(error))
+    message, public = one_line(str(error)), error.public
     next_due: datetime | None = now + _with_jitter(backoff(timing, failures), timing)
     wait = hints.retry_after(error.headers, now) if isinstance(error, HTTPStatusError) else None
     if status == GONE:
@@ -112,12 +112,14 @@ def after_failure(
             f"{message}; polling stopped, `feedhub sources retry {shlex.quote(state.name)}` "
             "resumes it"
         )
+        public = f"{public}; polling stopped"
     elif status in THROTTLED and wait is not None:
         # The server is alive and asked for a pause: honor it without growing the streak.
         failures, health = state.failures, state.health
         pause = _clamp(wait, timing)
         next_due = now + _with_jitter(pause, timing)
         message = one_line(f"{message}; asked to retry after {_seconds(pause)}")
+        public = f"{public}; asked to retry after {_seconds(pause)}"
     result = PollResult(
         health=health,
         last_attempt=now,
@@ -125,6 +127,7 @@ def after_failure(
         failures=failures,
         last_status=status,
         last_error=message,
+        public_error=public,
         last_success=state.last_success,
         etag=state.etag,
         last_modified=state.last_modified,
@@ -137,9 +140,10 @@ def after_failure(
     return _with_events(state, result)
 
 
-def with_warning(result: PollResult, warning: str) -> PollResult:
-    """A success that still deserves a note: the document was not well formed, or hit a limit."""
-    return replace(result, last_error=one_line(warning))
+def with_warning(result: PollResult, warning: str, public: str | None) -> PollResult:
+    """A success that still deserves a note: the document was not well formed, or hit a limit
+    (`public`: the same note without the parser's details)."""
+    return replace(result, last_error=one_line(warning), public_error=one_line(public or warning))
 
 
 def feed_hint(document: FeedDocument) -> int | None:
@@ -210,9 +214,9 @@ def health_events(state: SourceState, result: PollResult) -> list[HealthEvent]:
     if result.health is state.health:
         return events
     if result.health is SourceHealth.FAILING:
-        event(HealthChange.FAILING, f"{state.name} is failing: {result.last_error}")
+        event(HealthChange.FAILING, f"{state.name} is failing: {result.public_error}")
     elif result.health is SourceHealth.GONE:
-        event(HealthChange.GONE, f"{state.name} is gone: {result.last_error}")
+        event(HealthChange.GONE, f"{state.name} is gone: {result.public_error}")
     elif result.health is SourceHealth.OK and state.health is not SourceHealth.NEW:
         event(
             HealthChange.RECOVERED,

@@ -37,7 +37,7 @@ from feedhub.core.models import (
     SourceHealth,
     SourceState,
 )
-from feedhub.core.text import bounded_key, error_line
+from feedhub.core.text import bounded_key, error_line, safe_strings, strip_forbidden
 from feedhub.rules import dedupe
 from feedhub.rules.routing import Routable
 from feedhub.rules.spread import host_of, spread_over_hosts
@@ -359,7 +359,7 @@ class Store:
             sources.c.active.is_(True), sources.c.site_link.is_not(None)
         )
         with self.reading() as connection:
-            return {url: link for url, link in connection.execute(query)}
+            return {url: strip_forbidden(link) for url, link in connection.execute(query)}
 
     def next_due(self) -> datetime | None:
         with self.reading() as connection:
@@ -399,12 +399,13 @@ class Store:
             .limit(limit)
         )
         with self.reading() as connection:
-            return [
+            events = [
                 HealthEvent(
                     row.source_name, row.source_url, HealthChange(row.change), row.at, row.message
                 )
                 for row in connection.execute(query)
             ]
+        return [safe_strings(event) for event in events]
 
     # --- entries ----------------------------------------------------------
 
@@ -773,7 +774,7 @@ def _new_source(source: SourceSettings, now: datetime) -> dict[str, Any]:
 
 def _source_state(row: Any) -> SourceState:
     mapping = row._mapping
-    return SourceState(
+    state = SourceState(
         id=mapping["id"],
         url=mapping["url"],
         effective_url=mapping["effective_url"],
@@ -792,7 +793,9 @@ def _source_state(row: Any) -> SourceState:
         next_due=mapping["next_due"],
         entries=mapping.get("entries", 0),
         feed_hint_seconds=mapping.get("feed_hint_seconds"),
+        public_error=mapping.get("public_error"),
     )
+    return safe_strings(state)  # stored by an older feedhub, maybe before the border
 
 
 def _update_source(
@@ -805,6 +808,7 @@ def _update_source(
         "failures": result.failures,
         "last_status": result.last_status,
         "last_error": result.last_error,
+        "public_error": result.public_error,
         "last_success": result.last_success,
         "etag": result.etag,
         "last_modified": result.last_modified,
@@ -1136,7 +1140,7 @@ def _alternate_links(
 
 
 def _published_entry(row: Any, alternates: tuple[str, ...]) -> PublishedEntry:
-    return PublishedEntry(
+    entry = PublishedEntry(
         uid=row.uid,
         title=row.title,
         link=row.link,
@@ -1152,6 +1156,7 @@ def _published_entry(row: Any, alternates: tuple[str, ...]) -> PublishedEntry:
         source=PublishedSource(name=row.source_name, url=row.source_url, link=row.source_link),
         alternates=tuple(link for link in alternates if link != row.link),
     )
+    return safe_strings(entry)  # stored by an older feedhub, maybe before the border
 
 
 def _first_line(error: BaseException) -> str:
