@@ -293,3 +293,24 @@ def test_a_summarys_relative_urls_resolve_against_its_own_base(
     (entry,) = feedparser.parse(body).entries
     assert 'href="https://summary.example/s/one.html"' in entry.summary
     assert 'href="https://content.example/c/two.html"' in entry.content[0].value
+
+
+def test_feeds_a_page_declares_are_listed_without_terminal_escapes(
+    feed_server: FeedServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    page = feed_server.route(
+        "/",
+        Reply.feed(
+            b"<html><head>"
+            b'<link rel="alternate" type="application/rss+xml" title="One&#27;[2J" href="/1&#27;">'
+            b'<link rel="alternate" type="application/rss+xml" title="Two\x1b]0;x\x07" href="/2">'
+            b"</head></html>",
+            "text/html",
+        ),
+    )
+    config = tmp_path / "feedhub.toml"
+    config.write_text("[fetch]\nallow_private_networks = true\n")
+    listed = invoke(capsys, "--config", config, "sources", "add", page)
+    assert listed.returncode == 2
+    assert "One" in listed.stdout and "Two" in listed.stdout
+    assert not TERMINAL_CONTROLS.search(listed.stdout + listed.stderr), listed.stdout

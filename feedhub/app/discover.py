@@ -17,6 +17,7 @@ from lxml import etree
 
 from feedhub.core.errors import ParseError, SourceError
 from feedhub.core.models import FeedDocument, Fetched
+from feedhub.core.text import one_line, strip_forbidden
 from feedhub.fetch.client import Fetcher, FetchRequest
 from feedhub.parse.document import parse_document
 
@@ -113,12 +114,12 @@ def declared_feeds(html: bytes, page_url: str) -> list[FoundFeed]:
     for link in root.iter("link"):
         rel = (link.get("rel") or "").lower().split()
         media_type = (link.get("type") or "").split(";")[0].strip().lower()
-        href = (link.get("href") or "").strip()
+        href = strip_forbidden(link.get("href") or "").strip()
         if "alternate" not in rel or media_type not in FEED_TYPES or not href:
             continue
         url = urljoin(base, href)
         if urlsplit(url).scheme in ("http", "https"):
-            title = " ".join((link.get("title") or "").split()) or None
+            title = one_line(link.get("title") or "") or None  # the page's words
             found.setdefault(url, FoundFeed(url, title, FEED_TYPES[media_type]))
     return list(found.values())
 
