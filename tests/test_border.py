@@ -314,3 +314,25 @@ def test_feeds_a_page_declares_are_listed_without_terminal_escapes(
     assert listed.returncode == 2
     assert "One" in listed.stdout and "Two" in listed.stdout
     assert not TERMINAL_CONTROLS.search(listed.stdout + listed.stderr), listed.stdout
+
+
+def test_an_opml_files_titles_and_urls_are_cleaned_where_it_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "feedhub.toml"
+    config.write_text('[hub]\ntitle = "hub"\n')
+    opml = tmp_path / "list.opml"
+    opml.write_text(
+        '<?xml version="1.0" encoding="utf-8"?><opml version="2.0"><head/><body>'
+        '<outline text="World\u009b31m">'
+        '<outline text="Wire\u009b2J" xmlUrl="https://wire.example/feed.xml"/>'
+        '<outline text="Gopher" xmlUrl="gopher://x.example/\u009b2J"/>'
+        "</outline></body></opml>",
+        encoding="utf-8",
+    )
+    imported = invoke(capsys, "--config", config, "opml", "import", opml)
+    assert imported.returncode == 0, imported.stderr
+    assert not TERMINAL_CONTROLS.search(imported.stdout + imported.stderr), imported.stdout
+    settings = load_config(config)
+    assert [source.name for source in settings.sources] == ["Wire2J"]
+    assert [category.title for category in settings.categories.values()] == ["World31m"]
