@@ -15,8 +15,9 @@ TABLE = (
     (
         "1",
         "a failure that may pass if you try again: `status` found a failing or gone source, "
-        "`sources add` could not reach the URL (network, timeout, 5xx), the store "
-        "cannot be opened or written",
+        "`run --once` or `publish` could not write a document (one line names it, after "
+        "every other document was written; the log says why), `sources add` could not "
+        "reach the URL (network, timeout, 5xx), the store cannot be opened or written",
     ),
     (
         "2",

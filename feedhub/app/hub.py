@@ -86,9 +86,11 @@ class Hub:
         self.websub.refresh()
         summary = self.poll(everything=everything, stop=stop, progress=progress)
         prune_if_due(self.store, self.settings.hub, self.clock())
-        summary.published = self.publish_changed(polled=summary.polled > 0)
-        if summary.health_events or not health_feed_path(self.settings).exists():
-            publish_health(self.store, self.settings, self.clock())
+        try:
+            summary.published = self.publish_changed(polled=summary.polled > 0)
+        finally:  # a document that could not be published does not keep this one back
+            if summary.health_events or not health_feed_path(self.settings).exists():
+                publish_health(self.store, self.settings, self.clock())
         self.websub.run()
         return summary
 
@@ -142,8 +144,10 @@ class Hub:
         )
 
     def publish_all(self) -> None:
-        publish(self.store, self.settings)
-        publish_health(self.store, self.settings, self.clock())
+        try:
+            publish(self.store, self.settings)
+        finally:
+            publish_health(self.store, self.settings, self.clock())
 
     def _feed_slugs(self) -> set[str]:
         return {feed.slug for feed in feeds_of(self.settings)}

@@ -16,17 +16,26 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from feedhub.core.text import strip_forbidden
 from feedhub.core.urls import RedactSecrets
 
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+class TerminalSafeFormatter(logging.Formatter):
+    """Log lines reach terminals: whatever a message carries, no control sequence does."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return strip_forbidden(super().format(record)).replace("\r", "")
+
+
 def configure(level: int) -> None:
     """Log at `level` to stderr; the libraries at WARNING unless `level` is DEBUG."""
-    logging.basicConfig(level=level, format=_FORMAT, stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(TerminalSafeFormatter(_FORMAT))
+    handler.addFilter(RedactSecrets())  # no userinfo or secret query value in any line
+    logging.basicConfig(level=level, handlers=[handler])
     logging.getLogger().setLevel(level)
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(RedactSecrets())  # no userinfo or secret query value in any line
     quiet = level if level <= logging.DEBUG else max(level, logging.WARNING)
     logging.getLogger("apscheduler").setLevel(quiet)
     # Alembic reports every migration step at INFO; feedhub logs one line per upgrade itself.

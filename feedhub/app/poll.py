@@ -220,7 +220,16 @@ class Poll:
         self.summary.health_events += len(result.events)
         for event in result.events:
             level = logging.INFO if event.change is HealthChange.RECOVERED else logging.WARNING
-            log.log(level, "%s", event.message)
+            log.log(level, "%s", _with_detail(event.message, result))
+
+
+def _with_detail(message: str, result: PollResult) -> str:
+    """A health event's message as the log says it: with the problem's detail (URL, address,
+    the server's words), which the published event leaves out."""
+    public, detail = result.public_error, result.last_error
+    if public and detail and message.endswith(public):
+        return message.removesuffix(public) + detail
+    return message
 
 
 class Unrecorded:

@@ -24,7 +24,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from feedhub.app.hub import Hub
 from feedhub.config.settings import Settings, SourceSettings, load_config
-from feedhub.core.errors import ConfigError
+from feedhub.core.errors import ConfigError, PublishError
 from feedhub.core.text import counted
 from feedhub.rules import schedule
 
@@ -154,7 +154,10 @@ class Daemon:
             if self.reload_requested.is_set():
                 self.reload_requested.clear()
                 self.reload()
-            self.hub.run_once(stop=self.stop_event)
+            try:
+                self.hub.run_once(stop=self.stop_event)
+            except PublishError as error:  # each document's failure is logged already
+                log.error("%s", error)
 
     def _on_job_event(self, event: JobExecutionEvent) -> None:
         if event.exception is not None:

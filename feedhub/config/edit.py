@@ -39,6 +39,7 @@ from feedhub.config.settings import (
 )
 from feedhub.core.errors import ConfigError, EditRefused
 from feedhub.core.files import write_atomically
+from feedhub.core.text import one_line
 
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 
@@ -115,7 +116,8 @@ class ConfigEditor:
     def unique_name(self, url: str, preferred: str | None) -> str:
         """`preferred` (a feed's title) or the name config loading gives an unnamed source
         (`default_source_name`), made unique with " (2)", " (3)"..."""
-        base = " ".join((preferred or "").split()) or default_source_name(self.resolve(url))
+        # A feed's title comes from outside: cleaned here, where it becomes the config's.
+        base = one_line(preferred or "") or default_source_name(self.resolve(url))
         return unique_name(base, {source.name for source in self._sources})
 
     def source_with_url(self, url: str) -> SourceSettings | None:

@@ -37,6 +37,7 @@ from feedhub.config.durations import parse_duration as parse_duration  # where c
 from feedhub.config.problems import describe, key_part, known_list, source_where
 from feedhub.config.websub import WebSubSettings
 from feedhub.core.errors import ConfigError
+from feedhub.core.text import control_character
 
 DEFAULT_CONFIG_NAME = "feedhub.toml"
 CONFIG_ENV_VAR = "FEEDHUB_CONFIG"
@@ -46,6 +47,16 @@ _SLUG = re.compile(r"[a-z0-9][a-z0-9-]*")
 
 class _Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_control_characters(cls, value: object) -> object:
+        """Refused, not cleaned: what the operator wrote is kept or named, never changed."""
+        texts = value if isinstance(value, list | tuple) else [value]
+        for text in texts:
+            if isinstance(text, str) and (found := control_character(text)):
+                raise ValueError(f"contains the control character {found}; remove it")
+        return value
 
 
 def _base_dir(info: ValidationInfo) -> Path:

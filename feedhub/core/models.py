@@ -90,6 +90,7 @@ class FeedEntry:
     enclosures: tuple[Enclosure, ...]
     base_url: str  # what relative links in this entry resolve against
     image: str | None = None  # its artwork (itunes:image), else its podcast's cover
+    summary_base_url: str | None = None  # the summary's own base, when it states one
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +106,7 @@ class FeedDocument:
     hub: str | None = None  # the WebSub hub it advertises
     self_url: str | None = None  # its own URL, as it states it (WebSub's topic)
     malformed: bool = False  # not well formed: what was read may be incomplete
+    public_warning: str | None = None  # the same without the parser's details, to publish
 
 
 # --- to the store -----------------------------------------------------------
@@ -176,6 +178,7 @@ class SourceState:
     next_due: datetime | None  # None: not scheduled (gone) until `feedhub sources retry`
     entries: int = 0
     feed_hint_seconds: int | None = None  # how often the document itself says to poll
+    public_error: str | None = None  # the class of `last_error`, fit to publish
 
     @property
     def has_validators(self) -> bool:
@@ -205,6 +208,7 @@ class PollResult:
     redirect_target: str | None
     feed_hint_seconds: int | None = None
     events: tuple[HealthEvent, ...] = ()
+    public_error: str | None = None  # what is published of `last_error`: its class only
 
 
 class HealthChange(StrEnum):
@@ -223,7 +227,7 @@ class HealthEvent:
     source_url: str  # as configured
     change: HealthChange
     at: datetime
-    message: str  # one line
+    message: str  # one line, published: names a failure's class, never its detail
 
 
 # --- from the store, for publishing -----------------------------------------

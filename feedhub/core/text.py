@@ -1,30 +1,74 @@
-"""Text that may cross any border: XML-safe characters, one-line messages, counts, keys."""
+"""Text that may cross any border: XML-safe characters, one-line messages, counts, keys.
+
+Every string from outside (documents, HTTP headers and reason phrases, stored values
+on their way out) goes through `strip_forbidden` where it enters; the config and the
+command line refuse what `control_character` finds instead of silently changing it.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import html
 import re
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import nh3
 
 # What XML 1.0 cannot carry (and lxml refuses): C0 controls but tab, newline and
-# carriage return, DEL, the non-characters U+FFFE/U+FFFF and lone surrogates.
-_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff\ud800-\udfff]")
+# carriage return, the non-characters U+FFFE/U+FFFF and lone surrogates; and what a
+# terminal acts on besides (DEL and the C1 controls: CSI, OSC...), which no text needs.
+_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff\ud800-\udfff]")
+# What a value written by a person (a config value, a command-line name) may not hold.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ufffe\uffff\ud800-\udfff]")
 _WHITESPACE = re.compile(r"\s+")
 _ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+T = TypeVar("T")
 MAX_KEY_CHARS = 1000
 MAX_MESSAGE_CHARS = 300
 
 
 def strip_forbidden(text: str) -> str:
-    """`text` without the characters XML cannot carry."""
-    return _XML_FORBIDDEN.sub("", text)
+    """`text` without the characters XML cannot carry nor a terminal should receive."""
+    return _FORBIDDEN.sub("", text)
+
+
+def map_strings(value: T, change: Callable[[str], str], max_items: int | None = None) -> T:
+    """`value` (a frozen dataclass, tuple or str, nested) with `change` applied to every
+    string in it, and every tuple cut to `max_items`; other values (enums too) as they are."""
+    changed: Any
+    if isinstance(value, str) and type(value) is str:  # enums (StrEnum) stay enums
+        changed = change(value)
+    elif isinstance(value, tuple):
+        changed = tuple(map_strings(item, change, max_items) for item in value[:max_items])
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {
+            field.name: map_strings(getattr(value, field.name), change, max_items)
+            for field in dataclasses.fields(value)
+        }
+        changed = dataclasses.replace(value, **changes)
+    else:
+        changed = value
+    return changed  # type: ignore[no-any-return]
+
+
+def safe_strings(value: T) -> T:
+    """`value` with every string in it made safe (see `map_strings`): for values stored
+    before the border existed, on their way out of the store."""
+    return map_strings(value, strip_forbidden)
+
+
+def control_character(text: str) -> str | None:
+    """The first control character in `text`, as `U+XXXX`, or None when it has none."""
+    found = _CONTROL.search(text)
+    return None if found is None else f"U+{ord(found.group(0)):04X}"
 
 
 def one_line(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
-    """`text` with every run of whitespace (newlines included) one space, cut at `limit`."""
-    return " ".join(text.split())[:limit]
+    """`text` on one line, safe for a terminal: without control characters, every run of
+    whitespace (newlines included) one space, cut at `limit`."""
+    return " ".join(strip_forbidden(text).split())[:limit]
 
 
 def error_line(error: BaseException) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
+import socket
 import threading
 import time
 import zlib
@@ -28,11 +29,12 @@ from feedhub.core.errors import (
     AddressRefused,
     FetchError,
     FetchStopped,
+    HostNotFound,
     HTTPStatusError,
     LimitExceeded,
 )
 from feedhub.core.models import Fetched, FetchOutcome, NotModified, Redirect
-from feedhub.core.text import one_line
+from feedhub.core.text import one_line, strip_forbidden
 from feedhub.fetch.netguard import check_url_address, connect_host
 from feedhub.fetch.transport import CheckedAdapter, FetchGuard
 from feedhub.rules.spread import host_of
@@ -41,6 +43,11 @@ log = logging.getLogger(__name__)
 
 _CHUNK = 64 * 1024
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# What is published of a failure: its class, never the URL, path or address (see SourceError).
+_NOT_HTTP = "refused: not an http(s) URL"
+_TIMED_OUT = "timed out"
+_TOO_LARGE = "refused: too large"
+_NOT_RESOLVED = (socket.gaierror, urllib3.exceptions.NameResolutionError)
 ACCEPT = (
     "application/atom+xml, application/rss+xml, application/feed+json, "
     "application/rdf+xml;q=0.9, application/xml;q=0.8, text/xml;q=0.8, "
@@ -129,10 +136,12 @@ class Fetcher:
         scheme = urlsplit(request.url).scheme
         if scheme == "file":
             if not request.allow_file:
-                raise AddressRefused(f"{request.url}: local files may only be configured sources")
+                raise AddressRefused(
+                    f"{request.url}: local files may only be configured sources", _NOT_HTTP
+                )
             return self._read_file(request.url)
         if scheme not in ("http", "https"):
-            raise AddressRefused(f"{request.url}: only http and https URLs are fetched")
+            raise AddressRefused(f"{request.url}: only http and https URLs are fetched", _NOT_HTTP)
         # The guard shuts the sockets down at the deadline: a body cut short by it is no body.
         with FetchGuard(self.settings.deadline) as guard, self._watching(guard):
             try:
@@ -191,7 +200,8 @@ class Fetcher:
 
     def _past_deadline(self, url: str) -> LimitExceeded:
         return LimitExceeded(
-            f"{url}: the fetch took longer than the deadline ({self.settings.deadline:g}s)"
+            f"{url}: the fetch took longer than the deadline ({self.settings.deadline:g}s)",
+            _TIMED_OUT,
         )
 
     def _fetch_http(self, request: FetchRequest, guard: FetchGuard) -> FetchOutcome:
@@ -219,17 +229,20 @@ class Fetcher:
     def _follow(
         self, url: str, response: requests.Response, redirects: list[Redirect], seen: set[str]
     ) -> str:
-        target = urljoin(url, response.headers["location"].strip())
+        target = urljoin(url, strip_forbidden(response.headers["location"]).strip())
         redirects.append(Redirect(response.status_code, target))
         if len(redirects) > self.settings.max_redirects:
             raise LimitExceeded(
                 f"{url}: more than {self.settings.max_redirects} redirects; "
-                "fix the source URL to point at the feed itself"
+                "fix the source URL to point at the feed itself",
+                "too many redirects",
             )
         if target in seen:
-            raise LimitExceeded(f"{url}: redirect loop back to {target}")
+            raise LimitExceeded(f"{url}: redirect loop back to {target}", "redirect loop")
         if urlsplit(target).scheme not in ("http", "https"):
-            raise AddressRefused(f"{url}: redirect to a non-http(s) URL {target!r} refused")
+            raise AddressRefused(
+                f"{url}: redirect to a non-http(s) URL {target!r} refused", _NOT_HTTP
+            )
         seen.add(target)
         return target
 
@@ -257,16 +270,20 @@ class Fetcher:
                 allow_redirects=False,
             )
         except requests.Timeout:
-            raise FetchError(f"{url}: timed out after {timeout:g}s") from None
+            raise FetchError(f"{url}: timed out after {timeout:g}s", _TIMED_OUT) from None
         except requests.ConnectionError as error:
-            raise FetchError(f"{url}: cannot connect ({_root_cause(error)})") from None
+            problem = f"{url}: cannot connect ({_root_cause(error)})"
+            if any(isinstance(cause, _NOT_RESOLVED) for cause in _causes(error)):
+                raise HostNotFound(problem) from None
+            raise FetchError(problem, "cannot connect") from None
         except requests.RequestException as error:
             raise FetchError(f"{url}: request failed ({_root_cause(error)})") from None
 
     def _outcome(
         self, url: str, response: requests.Response, redirects: list[Redirect], deadline: float
     ) -> FetchOutcome:
-        headers = {name.lower(): value for name, value in response.headers.items()}
+        # Header values and the reason phrase are the server's words: made safe here.
+        headers = {name.lower(): strip_forbidden(value) for name, value in response.headers.items()}
         etag = headers.get("etag")
         last_modified = headers.get("last-modified")
         if response.status_code == 304:
@@ -274,7 +291,7 @@ class Fetcher:
         if response.status_code != 200:
             raise HTTPStatusError(
                 response.status_code,
-                f"{url}: HTTP {response.status_code} {response.reason}",
+                f"{url}: HTTP {response.status_code} {one_line(response.reason or '')}".strip(),
                 headers,
             )
         body = self._read_body(url, response, headers.get("content-encoding", ""), deadline)
@@ -288,7 +305,8 @@ class Fetcher:
         if declared.isdigit() and int(declared) > limits.max_body_bytes:
             raise LimitExceeded(
                 f"{url}: body of {int(declared)} bytes is over max_body_bytes "
-                f"({limits.max_body_bytes})"
+                f"({limits.max_body_bytes})",
+                _TOO_LARGE,
             )
         decoder = _decoder(encoding.strip().lower())
         raw_size = 0
@@ -301,14 +319,16 @@ class Fetcher:
                     raw_size += len(chunk)
                     if raw_size > limits.max_body_bytes:
                         raise LimitExceeded(
-                            f"{url}: body is over max_body_bytes ({limits.max_body_bytes})"
+                            f"{url}: body is over max_body_bytes ({limits.max_body_bytes})",
+                            _TOO_LARGE,
                         )
                     for piece in decoder(chunk, limits.max_decompressed_bytes - size + 1):
                         size += len(piece)
                         if size > limits.max_decompressed_bytes:
                             raise LimitExceeded(
                                 f"{url}: decompressed body is over max_decompressed_bytes "
-                                f"({limits.max_decompressed_bytes})"
+                                f"({limits.max_decompressed_bytes})",
+                                _TOO_LARGE,
                             )
                         body.write(piece)
                     if time.monotonic() > deadline:
@@ -328,9 +348,11 @@ class Fetcher:
             with path.open("rb") as file:
                 body = file.read(self.settings.max_body_bytes + 1)
         except OSError as error:
-            raise FetchError(f"{path}: cannot read ({error.strerror})") from None
+            raise FetchError(
+                f"{path}: cannot read ({error.strerror})", "cannot read the file"
+            ) from None
         if len(body) > self.settings.max_body_bytes:
-            raise LimitExceeded(f"{path}: file is over max_body_bytes")
+            raise LimitExceeded(f"{path}: file is over max_body_bytes", _TOO_LARGE)
         return Fetched(url, 200, body, {"content-type": "application/xml"})
 
     @contextmanager
@@ -380,16 +402,22 @@ class _Identity(_Decode):
 _identity = _Identity()
 
 
-def _root_cause(error: BaseException) -> str:
-    """The innermost message of a requests/urllib3 exception chain, on one line."""
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """`error` and the exceptions behind it, outermost first (requests wraps urllib3's)."""
     cause: BaseException = error
     while True:
+        yield cause
         inner = cause.__cause__ or cause.__context__
         if inner is None and cause.args and isinstance(cause.args[0], BaseException):
             inner = cause.args[0]
         if inner is None or inner is cause:
-            break
+            return
         cause = inner
+
+
+def _root_cause(error: BaseException) -> str:
+    """The innermost message of a requests/urllib3 exception chain, on one line."""
+    *_, cause = _causes(error)
     reason = getattr(cause, "reason", None)
     text = str(reason if isinstance(reason, BaseException) else cause)
     return one_line(text) or type(cause).__name__

@@ -21,7 +21,7 @@ import socket
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
-from feedhub.core.errors import FetchError, PrivateAddressRefused
+from feedhub.core.errors import HostNotFound, PrivateAddressRefused
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -74,6 +74,6 @@ def check_url_address(url: str, *, allow_private: bool) -> None:
     try:
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
     except socket.gaierror as error:
-        raise FetchError(f"{url}: cannot resolve {host} ({error.strerror})") from None
+        raise HostNotFound(f"{url}: cannot resolve {host} ({error.strerror})") from None
     for info in infos:
         refuse_if_private(host, ipaddress.ip_address(info[4][0]), allow_private=False)

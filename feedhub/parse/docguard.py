@@ -24,15 +24,15 @@ too old to bound entity expansion itself.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import pyexpat
 import re
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from feedparser.sanitizer import replace_doctype
 
 from feedhub.core.errors import FeedhubError, ParseError
+from feedhub.core.text import map_strings
 
 MIN_EXPAT = (2, 4, 1)
 MAX_LIST_ITEMS = 100  # authors, categories, enclosures of one entry
@@ -51,6 +51,8 @@ class UnsafeExpat(FeedhubError):
 
 class HostileEntities(ParseError):
     """The document declares entities that could expand without bound or read files."""
+
+    public = "refused: hostile XML entities"
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,20 +176,7 @@ def cap_text(text: str, max_bytes: int) -> str:
 
 def cap_fields(value: T, max_bytes: int) -> T:
     """`value` (a frozen dataclass, tuple or str) with every string capped and lists shortened."""
-    capped: Any
-    if isinstance(value, str):
-        capped = cap_text(value, max_bytes)
-    elif isinstance(value, tuple):
-        capped = tuple(cap_fields(item, max_bytes) for item in value[:MAX_LIST_ITEMS])
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        changes = {
-            field.name: cap_fields(getattr(value, field.name), max_bytes)
-            for field in dataclasses.fields(value)
-        }
-        capped = dataclasses.replace(value, **changes)
-    else:
-        capped = value
-    return capped  # type: ignore[no-any-return]
+    return map_strings(value, lambda text: cap_text(text, max_bytes), MAX_LIST_ITEMS)
 
 
 def limit_notes(

@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import calendar
 import functools
+import re
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import feedparser
 import feedparser.mixin
 
 from feedhub.core.errors import ParseError
 from feedhub.core.models import Enclosure, FeedDocument, FeedEntry
-from feedhub.core.text import error_line
+from feedhub.core.text import error_line, strip_forbidden
 from feedhub.core.urls import redact_url
 from feedhub.parse.dates import parse_date
 from feedhub.parse.discovery import advertised
@@ -53,6 +55,8 @@ feedparser.mixin.make_safe_absolute_uri = functools.lru_cache(maxsize=1024)(
 )
 feedparser.mixin._urljoin = functools.lru_cache(maxsize=1024)(feedparser.mixin._urljoin)
 
+PARSER_FAILED = "the feed parser failed"
+_REFERENCE = re.compile(rb"&#([0-9]{1,12}|[xX][0-9a-fA-F]{1,12});")
 _SY_PERIOD_SECONDS = {
     "hourly": 3600,
     "daily": 86400,
@@ -77,15 +81,16 @@ def parse_document(
         defused = defuse(utf8, limits.max_entries)
     except HostileEntities as error:
         raise HostileEntities(f"{url}: {error}") from None
-    # Relative links resolve against the URL without its userinfo and secrets: feedparser
-    # resolves links itself, and they are published.
-    base_url = redact_url(url)
-    response_headers = {"content-location": base_url}
+    # Relative links resolve against the URL without its userinfo and secrets (feedparser
+    # resolves links itself, and they are published); a local file's URL is no base for
+    # anything published (it names a path here).
+    document_base = redact_url(url) if urlsplit(url).scheme in ("http", "https") else ""
+    response_headers = {"content-location": document_base} if document_base else {}
     if content_type:
         response_headers["content-type"] = utf8_content_type(content_type)
     try:
         parsed = feedparser.parse(
-            defused.body,
+            _without_forbidden_references(defused.body),
             response_headers=response_headers,
             sanitize_html=False,
             resolve_relative_uris=False,
@@ -93,7 +98,9 @@ def parse_document(
     except Exception as error:
         # feedparser's loose parser can raise on hostile input (UnicodeEncodeError on
         # "&#xD800;", found by tests/test_fuzz.py): that is this document's problem only.
-        raise ParseError(f"{url}: the feed parser failed on it ({type(error).__name__})") from None
+        raise ParseError(
+            f"{url}: the feed parser failed on it ({type(error).__name__})", PARSER_FAILED
+        ) from None
     feed = parsed.get("feed", {})
     if not parsed.get("version") and not parsed.entries:
         if is_html_page(utf8, content_type):
@@ -101,16 +108,22 @@ def parse_document(
         raise ParseError(
             f"{url}: not an RSS, Atom or JSON feed ({_bozo_text(parsed) or 'no feed found'})"
         )
+    site = _text(feed.get("link")) or ""
+    base = document_base or (site if urlsplit(site).scheme in ("http", "https") else "")
     cover = _text((feed.get("image") or {}).get("href"))
-    stated = [_entry(raw, base_url, cover) for raw in parsed.entries[: limits.max_entries]]
-    problems = [f"feed not well formed: {_bozo_text(parsed)}"] if _is_harmful_bozo(parsed) else []
-    if problems and stated and last_entry_cut_off(defused.body):
+    stated = [_entry(raw, base, cover) for raw in parsed.entries[: limits.max_entries]]
+    harmful = _is_harmful_bozo(parsed)
+    problems = [f"feed not well formed: {_bozo_text(parsed)}"] if harmful else []
+    public = ["feed not well formed"] if harmful else []
+    if harmful and stated and last_entry_cut_off(defused.body):
         # Half an entry: published now, it would be replaced once the feed is whole again.
         stated.pop()
-        problems.append("the document ends inside an entry, which was left out")
+        cut_off = "the document ends inside an entry, which was left out"
+        problems.append(cut_off)
+        public.append(cut_off)
     entries = tuple(cap_fields(entry, limits.max_field_bytes) for entry in stated)
     capped = sum(1 for before, after in zip(stated, entries, strict=True) if before != after)
-    problems += limit_notes(defused, len(parsed.entries), capped, limits)
+    notes = limit_notes(defused, len(parsed.entries), capped, limits)
     hub, self_url = advertised(headers, feed.get("links") or [], url)
     return FeedDocument(
         title=_capped_text(feed.get("title"), limits),
@@ -118,11 +131,34 @@ def parse_document(
         entries=entries,
         ttl_minutes=_int(feed.get("ttl")),
         update_period_seconds=_update_period(feed),
-        warning="; ".join(problems) or None,
+        warning="; ".join(problems + notes) or None,
+        public_warning="; ".join(public + notes) or None,
         hub=hub,
         self_url=self_url,
-        malformed=_is_harmful_bozo(parsed),
+        malformed=harmful,
     )
+
+
+def _without_forbidden_references(body: bytes) -> bytes:
+    """`body` without character references to what XML forbids (`&#1;`, `&#xD800;`).
+
+    Such a reference makes a document not well formed, and feedparser's loose parser
+    then either turns it into the character or fails on the whole document: with it
+    gone, the rest of the document reads as its publisher meant it.
+    """
+    if b"&#" not in body:
+        return body
+    return _REFERENCE.sub(_allowed_reference, body)
+
+
+def _allowed_reference(found: re.Match[bytes]) -> bytes:
+    digits = found.group(1)
+    try:
+        code = int(digits[1:], 16) if digits[:1] in (b"x", b"X") else int(digits)
+        allowed = strip_forbidden(chr(code)) != ""
+    except (ValueError, OverflowError):
+        allowed = False
+    return found.group(0) if allowed else b""
 
 
 def _capped_text(value: object, limits: DocumentLimits) -> str | None:
@@ -130,7 +166,7 @@ def _capped_text(value: object, limits: DocumentLimits) -> str | None:
     return None if text is None else cap_text(text, limits.max_field_bytes)
 
 
-def _entry(raw: Any, document_url: str, cover: str | None) -> FeedEntry:
+def _entry(raw: Any, document_base: str, cover: str | None) -> FeedEntry:
     title_detail = raw.get("title_detail") or {}
     summary_detail = raw.get("summary_detail") or {}
     content = _best_content(raw.get("content") or [])
@@ -155,7 +191,8 @@ def _entry(raw: Any, document_url: str, cover: str | None) -> FeedEntry:
         published=_date(raw, "published"),
         updated=_date(raw, "updated"),
         enclosures=enclosures,
-        base_url=_text((content or summary_detail or title_detail).get("base")) or document_url,
+        base_url=_base(content or summary_detail or title_detail) or document_base,
+        summary_base_url=_base(summary_detail),
         image=image,
     )
 
@@ -187,7 +224,7 @@ def _enclosures(raw: Any, duration: int | None) -> tuple[Enclosure, ...]:
             continue
         found.append(
             Enclosure(
-                url=str(link["href"]).strip(),
+                url=_text(link["href"]) or "",
                 length=_int(link.get("length")) or 0,
                 # feedparser gives every Atom link without a type "text/html": no type.
                 type="" if link.get("type") == "text/html" else _text(link.get("type")) or "",
@@ -242,10 +279,20 @@ def _int(value: object) -> int | None:
     return number if number >= 0 else None
 
 
+def _base(detail: Mapping[str, Any]) -> str | None:
+    """What relative URLs in one element resolve against, when the document says."""
+    return _text(detail.get("base"))
+
+
 def _text(value: object) -> str | None:
+    """A value of feedparser's as text, XML-safe: the border every document crosses.
+
+    feedparser's loose parser turns references like `&#1;` into the characters XML
+    forbids, in any field; they are dropped here, before anything is stored.
+    """
     if value is None:
         return None
-    text = str(value).strip()
+    text = strip_forbidden(str(value)).strip()
     return text or None
 
 

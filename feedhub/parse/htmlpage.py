@@ -14,6 +14,8 @@ from urllib.parse import urljoin, urlsplit
 import lxml.html
 from lxml import etree
 
+from feedhub.core.text import one_line, strip_forbidden
+
 FEED_TYPES = {
     "application/rss+xml": "RSS",
     "application/atom+xml": "Atom",
@@ -56,12 +58,12 @@ def page_feeds(html: bytes, page_url: str) -> list[PageFeed]:
     for link in root.iter("link"):
         rel = (link.get("rel") or "").lower().split()
         media_type = (link.get("type") or "").split(";")[0].strip().lower()
-        href = (link.get("href") or "").strip()
+        href = strip_forbidden(link.get("href") or "").strip()
         if "alternate" not in rel or media_type not in FEED_TYPES or not href:
             continue
         url = urljoin(base, href)
         if urlsplit(url).scheme in ("http", "https"):
-            title = " ".join((link.get("title") or "").split()) or None
+            title = one_line(link.get("title") or "") or None  # the page's words
             found.setdefault(url, PageFeed(url, title, FEED_TYPES[media_type]))
     return list(found.values())
 

@@ -345,7 +345,8 @@ def normalize_entries(entries: Iterable[FeedEntry]) -> tuple[EntryToStore, ...]:
 
 def normalize_entry(entry: FeedEntry) -> EntryToStore:
     title = plain_text(entry.title, is_html=entry.title_is_html)
-    summary = sanitize_html(entry.summary, is_html=entry.summary_is_html, base_url=entry.base_url)
+    summary_base = entry.summary_base_url or entry.base_url
+    summary = sanitize_html(entry.summary, is_html=entry.summary_is_html, base_url=summary_base)
     content = sanitize_html(entry.content, is_html=entry.content_is_html, base_url=entry.base_url)
     if content == summary:
         summary = None

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from feedhub.core.errors import ParseError
 from feedhub.core.models import EntryToStore, FeedDocument, Fetched
 from feedhub.parse.docguard import DocumentLimits
-from feedhub.parse.document import parse_document
+from feedhub.parse.document import PARSER_FAILED, parse_document
 from feedhub.parse.normalize import normalize_entries
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,9 @@ class Parser:
         try:
             return retry.result()
         except BrokenProcessPool:
-            raise ParseError(f"{fetched.url}: the parser process died on this document") from None
+            raise ParseError(
+                f"{fetched.url}: the parser process died on this document", PARSER_FAILED
+            ) from None
 
     def stop(self) -> None:
         """Stop the workers (if any ran) and forget what was not finished."""
@@ -167,7 +169,9 @@ class Parser:
                 continue
             self.in_workers += 1
             return pool, future
-        raise ParseError(f"{fetched.url}: the parser processes keep dying; see the log")
+        raise ParseError(
+            f"{fetched.url}: the parser processes keep dying; see the log", PARSER_FAILED
+        )
 
     def _discard(self, pool: ProcessPoolExecutor) -> None:
         """Forget a broken pool (holding `_lock`); the next body starts fresh workers."""

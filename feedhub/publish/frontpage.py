@@ -21,7 +21,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from feedhub import __version__
 from feedhub.config.settings import Settings
 from feedhub.core.models import PublishedEntry, SourceHealth, SourceState
-from feedhub.core.urls import redact_text, web_url
+from feedhub.core.urls import web_url
 from feedhub.publish.catalog import (
     ATOM,
     JSON_FEED,
@@ -95,11 +95,19 @@ def source_rows(
                 health=state.health.value if state else SourceHealth.NEW.value,
                 entries=state.entries if state else 0,
                 last_success=state.last_success if state and state.health.troubled else None,
-                problem=redact_text(state.last_error) if state and state.last_error else None,
+                problem=_public_problem(state),
                 pushed=source.url in pushing,
             )
         )
     return rows
+
+
+def _public_problem(state: SourceState | None) -> str | None:
+    """The class of the source's last problem; a problem stored before classes were kept
+    is named by the source's health only, as its text may hold paths or addresses."""
+    if state is None or state.last_error is None:
+        return None
+    return state.public_error or ("failing" if state.health.troubled else "warning")
 
 
 def site_digest(

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from feedhub.config.settings import Settings
 from feedhub.core.clock import ensure_utc
+from feedhub.core.errors import PublishError
 from feedhub.core.models import HealthChange, HealthEvent, PublishedEntry, PublishedSource
 from feedhub.core.text import strip_forbidden
 from feedhub.core.urls import redact_text
@@ -46,8 +47,12 @@ def publish_health(store: Store, settings: Settings, now: datetime) -> list[Path
     events = store.recent_health_events(settings.hub.max_entries)
     entries = [_published(event) for event in events]
     feed = health_feed(settings, quiet_since=_first_published(store, now))
+    failed: list[str] = []
     with store.publication(write=True) as keeper:
-        return write_feed(settings.hub.output_dir, feed, entries, keeper)
+        written = write_feed(settings.hub.output_dir, feed, entries, keeper, failed)
+    if failed:
+        raise PublishError(failed)
+    return written
 
 
 def _first_published(store: Store, now: datetime) -> datetime:

@@ -23,6 +23,7 @@ from lxml import etree
 
 from feedhub.config.settings import Settings, SourceSettings, is_slug
 from feedhub.core.errors import OpmlError
+from feedhub.core.text import strip_forbidden
 from feedhub.core.urls import web_url
 from feedhub.publish.catalog import ATOM, FeedInfo, feeds_of
 from feedhub.rules.routing import ALL
@@ -157,6 +158,7 @@ def _title(outline: etree._Element) -> str:
 
 
 def _attribute(outline: etree._Element, name: str) -> str | None:
-    """An attribute, also under its lower-case spelling, which some exporters use."""
+    """An attribute, also under its lower-case spelling, which some exporters use; made
+    safe here, where the file is read (lxml lets C1 controls through)."""
     value = outline.get(name) or outline.get(name.lower())
-    return value.strip() or None if value else None
+    return strip_forbidden(value).strip() or None if value else None

@@ -1,6 +1,10 @@
 """Publish the store: Atom, RSS and JSON Feed per category and for all, the front page and
 sources.opml, each written atomically.
 
+Each document is rendered and written on its own: one that fails (a bug, data that
+cannot be rendered, a file that cannot be replaced) is logged in one line and named
+in the `PublishError` raised once all the others are written.
+
 Generation is deterministic: entries are appended in the order given (newest
 first), every date comes from the data (a feed's `updated` is its newest
 entry's), so unchanged data gives byte-identical files, and unchanged files are
@@ -9,9 +13,13 @@ not rewritten at all (their mtime, and so Last-Modified, stays).
 
 from __future__ import annotations
 
+import html
 import logging
+import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -20,9 +28,11 @@ from lxml import etree
 
 from feedhub import __version__
 from feedhub.config.settings import Settings
+from feedhub.core.errors import PublishError
 from feedhub.core.files import write_atomically
 from feedhub.core.models import PublishedEntry
 from feedhub.core.site import content_type_of, strong_etag
+from feedhub.core.text import error_line
 from feedhub.core.urls import web_url
 from feedhub.publish.catalog import (
     ATOM,
@@ -61,6 +71,8 @@ _ATOM_ENTRY = _ATOM + "entry"
 _ATOM_LINK = _ATOM + "link"
 _ATOM_SOURCE = _ATOM + "source"
 _ITUNES = "{http://www.itunes.com/dtds/podcast-1.0.dtd}"
+_MARKUP_START = re.compile(r"<(?=[A-Za-z/!?])|&(?=[A-Za-z0-9#])")
+_LONGEST_REFERENCE = 40  # "&CounterClockwiseContourIntegral;" and the like
 
 
 def publish(
@@ -81,6 +93,7 @@ def publish(
     wanted = None if only is None else set(only)
     always = set(forced)
     written: list[Path] = []
+    failed: list[str] = []
     latest: dict[str, list[PublishedEntry]] = {}
     for feed in feeds_of(settings):
         if wanted is None or feed.slug in wanted:
@@ -91,14 +104,16 @@ def publish(
                         feed.slug, settings.hub.max_entries, feed.max_per_source
                     )
                     written += write_feed(
-                        settings.hub.output_dir, feed, latest[feed.slug], publication
+                        settings.hub.output_dir, feed, latest[feed.slug], publication, failed
                     )
         if feed.slug not in latest:
             with store.publication() as view:
                 latest[feed.slug] = view.latest_entries(
                     feed.slug, settings.hub.max_entries, feed.max_per_source
                 )
-    written += write_site(store, settings, latest)
+    written += write_site(store, settings, latest, failed)
+    if failed:
+        raise PublishError(failed)
     if wanted is None:
         store.set_hub_state(FEEDS_DIGEST, feeds_digest(settings))
     return written
@@ -126,18 +141,23 @@ def write_feed(
     feed: FeedInfo,
     published: Sequence[PublishedEntry],
     keeper: DocumentKeeper,
+    failed: list[str],
 ) -> list[Path]:
+    """Write one feed's documents; the paths of those that could not be are added to `failed`."""
     documents = {
-        ATOM: render_atom(feed, published),
-        RSS: render_rss(feed, published),
-        JSON_FEED: render_json_feed(feed, published),
-        FEED_PAGE: render_feed_page(feed, published),
+        ATOM: partial(render_atom, feed, published),
+        RSS: partial(render_rss, feed, published),
+        JSON_FEED: partial(render_json_feed, feed, published),
+        FEED_PAGE: partial(render_feed_page, feed, published),
     }
-    return _write_all(output_dir, f"{feed.slug}/", documents, keeper)
+    return _write_all(output_dir, f"{feed.slug}/", documents, keeper, failed)
 
 
 def write_site(
-    store: Store, settings: Settings, latest: Mapping[str, Sequence[PublishedEntry]]
+    store: Store,
+    settings: Settings,
+    latest: Mapping[str, Sequence[PublishedEntry]],
+    failed: list[str],
 ) -> list[Path]:
     """The front page and sources.opml; `latest` holds every feed's published entries."""
     sizes = store.category_sizes()
@@ -148,12 +168,16 @@ def write_site(
     ]
     sources = source_rows(settings, store.source_states(), site_links, _pushing(store, settings))
     documents = {
-        FRONT_PAGE: render_front_page(settings.hub.title, feeds, sources, health_feed(settings)),
-        SOURCES_OPML: render_opml(settings, site_links, local=LocalSources.THROUGH_HUB),
+        FRONT_PAGE: partial(
+            render_front_page, settings.hub.title, feeds, sources, health_feed(settings)
+        ),
+        SOURCES_OPML: partial(render_opml, settings, site_links, local=LocalSources.THROUGH_HUB),
     }
+    before = len(failed)
     with store.publication(write=True) as keeper:
-        written = _write_all(settings.hub.output_dir, "", documents, keeper)
-    store.set_hub_state(SITE_DIGEST, site_digest(settings, sources, site_links))
+        written = _write_all(settings.hub.output_dir, "", documents, keeper, failed)
+    if len(failed) == before:  # else the site is tried again at the next publish
+        store.set_hub_state(SITE_DIGEST, site_digest(settings, sources, site_links))
     return written
 
 
@@ -171,13 +195,33 @@ def _pushing(store: Store, settings: Settings) -> set[str]:
 
 
 def _write_all(
-    output_dir: Path, folder: str, documents: Mapping[str, bytes], keeper: DocumentKeeper
+    output_dir: Path,
+    folder: str,
+    documents: Mapping[str, Callable[[], bytes]],
+    keeper: DocumentKeeper,
+    failed: list[str],
 ) -> list[Path]:
-    return [
-        output_dir / folder / name
-        for name, body in documents.items()
-        if write_document(output_dir, folder + name, body, keeper)
-    ]
+    """Render and write each document on its own; a failure is logged and added to `failed`."""
+    written = []
+    for name, render in documents.items():
+        path = folder + name
+        try:
+            body = render()
+        except Exception as error:  # whatever one document's data does, the others are written
+            _not_published(path, error, failed)
+            continue
+        try:
+            if write_document(output_dir, path, body, keeper):
+                written.append(output_dir / path)
+        except OSError as error:  # this file cannot be replaced (a folder there, permissions)
+            _not_published(path, error, failed)
+    return written
+
+
+def _not_published(path: str, error: Exception, failed: list[str]) -> None:
+    log.error("%s: not published: %s", path, error_line(error))
+    log.debug("%s: not published", path, exc_info=error)
+    failed.append(path)
 
 
 class DocumentKeeper(Protocol):
@@ -254,7 +298,9 @@ def _fill_source(element: etree._Element, entry: PublishedEntry) -> None:
 
 
 def render_rss(feed: FeedInfo, published: Sequence[PublishedEntry]) -> bytes:
-    generator = _generator(feed, published, self_name=RSS)
+    shown = replace(feed, title=_as_rss_text(feed.title))
+    entries = [replace(entry, title=_as_rss_text(entry.title)) for entry in published]
+    generator = _generator(shown, entries, self_name=RSS)
     document = _with_hub(bytes(generator.rss_str(pretty=True)), feed.hub)
     if not any(entry.image or _duration(entry) for entry in published):
         return document
@@ -294,6 +340,25 @@ def _with_podcast_details(
 
 def _duration(entry: PublishedEntry) -> int | None:
     return next((e.duration for e in entry.enclosures if e.duration), None)
+
+
+def _as_rss_text(text: str) -> str:
+    """Plain text that reads the same to every RSS reader.
+
+    RSS does not say whether a title is text or HTML, and readers do both: "<b>" in a
+    title is markup to some. A word joiner (invisible) after each "<" that would open a
+    tag and each "&" that would start a character reference ("&amp;", "&copy") leaves
+    HTML nothing to interpret; "AT&T" stays as it is.
+    """
+    return _MARKUP_START.sub(_joined, text)
+
+
+def _joined(found: re.Match[str]) -> str:
+    start = found.group(0)
+    rest = found.string[found.end() : found.end() + _LONGEST_REFERENCE]
+    if start == "&" and html.unescape(start + rest).startswith(start):
+        return start  # HTML reads no reference here
+    return start + "\u2060"
 
 
 def _generator(

@@ -111,7 +111,7 @@ def after_failure(
     status = error.status if isinstance(error, HTTPStatusError) else answered
     failures = state.failures + 1
     health = SourceHealth.FAILING
-    message = one_line(str(error))
+    message, public = one_line(str(error)), error.public
     next_due: datetime | None = now + _with_jitter(backoff(timing, failures), timing)
     wait = hints.retry_after(error.headers, now) if isinstance(error, HTTPStatusError) else None
     if status == GONE:
@@ -120,12 +120,14 @@ def after_failure(
             f"{message}; polling stopped, `feedhub sources retry {shlex.quote(state.name)}` "
             "resumes it"
         )
+        public = f"{public}; polling stopped"
     elif status in THROTTLED and wait is not None:
         # The server is alive and asked for a pause: honor it without growing the streak.
         failures, health = state.failures, state.health
         pause = _clamp(wait, timing)
         next_due = now + _with_jitter(pause, timing)
         message = one_line(f"{message}; asked to retry after {_seconds(pause)}")
+        public = f"{public}; asked to retry after {_seconds(pause)}"
     result = PollResult(
         health=health,
         last_attempt=now,
@@ -133,6 +135,7 @@ def after_failure(
         failures=failures,
         last_status=status,
         last_error=message,
+        public_error=public,
         last_success=state.last_success,
         etag=state.etag,
         last_modified=state.last_modified,
@@ -147,9 +150,16 @@ def after_failure(
 
 def with_warning(state: SourceState, result: PollResult, document: FeedDocument) -> PollResult:
     """A success that deserves a note (`document.warning`): in the warning state when the
-    document was not well formed, ok with the note when it only reached a limit."""
+    document was not well formed, ok with the note when it only reached a limit; the
+    published note (`document.public_warning`) is the same without the parser's details."""
     health = SourceHealth.WARNING if document.malformed else result.health
-    noted = replace(result, health=health, last_error=one_line(document.warning or ""))
+    warning = document.warning or ""
+    noted = replace(
+        result,
+        health=health,
+        last_error=one_line(warning),
+        public_error=one_line(document.public_warning or warning),
+    )
     return _with_events(state, noted)
 
 
@@ -222,11 +232,11 @@ def health_events(state: SourceState, result: PollResult) -> list[HealthEvent]:
     if result.health is state.health:
         return events
     if result.health is SourceHealth.FAILING:
-        event(HealthChange.FAILING, f"{state.name} is failing: {result.last_error}")
+        event(HealthChange.FAILING, f"{state.name} is failing: {result.public_error}")
     elif result.health is SourceHealth.GONE:
-        event(HealthChange.GONE, f"{state.name} is gone: {result.last_error}")
+        event(HealthChange.GONE, f"{state.name} is gone: {result.public_error}")
     elif result.health is SourceHealth.WARNING:
-        event(HealthChange.WARNING, f"{state.name}: {result.last_error}")
+        event(HealthChange.WARNING, f"{state.name}: {result.public_error}")
     elif result.health is SourceHealth.OK and state.health is SourceHealth.WARNING:
         event(HealthChange.RECOVERED, f"{state.name} sends a document without problems again")
     elif result.health is SourceHealth.OK and state.health is not SourceHealth.NEW:

@@ -16,6 +16,7 @@ from feedhub.core.models import (
     PublishedEntry,
     PublishedSource,
 )
+from feedhub.core.text import safe_strings
 from feedhub.store.documents import save_document
 from feedhub.store.identity import batches
 from feedhub.store.schema import (
@@ -134,7 +135,7 @@ def _alternate_links(
 
 
 def _published_entry(row: Any, alternates: tuple[str, ...]) -> PublishedEntry:
-    return PublishedEntry(
+    entry = PublishedEntry(
         uid=row.uid,
         title=row.title,
         link=row.link,
@@ -149,3 +150,4 @@ def _published_entry(row: Any, alternates: tuple[str, ...]) -> PublishedEntry:
         alternates=tuple(link for link in alternates if link != row.link),
         image=row.image,
     )
+    return safe_strings(entry)  # stored by an older feedhub, maybe before the border

@@ -17,6 +17,7 @@ from feedhub.core.models import (
     SourceHealth,
     SourceState,
 )
+from feedhub.core.text import safe_strings, strip_forbidden
 from feedhub.rules.spread import host_of, spread_over_hosts
 from feedhub.store import claims, dialects
 from feedhub.store.schema import (
@@ -143,7 +144,7 @@ def site_links(connection: Connection) -> dict[str, str]:
     query = sa.select(sources.c.url, sources.c.site_link).where(
         sources.c.active.is_(True), sources.c.site_link.is_not(None)
     )
-    return {url: link for url, link in connection.execute(query)}
+    return {url: strip_forbidden(link) for url, link in connection.execute(query)}
 
 
 def next_due(connection: Connection) -> datetime | None:
@@ -183,10 +184,11 @@ def recent_health_events(connection: Connection, limit: int) -> list[HealthEvent
         .order_by(health_events.c.at.desc(), health_events.c.id.desc())
         .limit(limit)
     )
-    return [
+    events = [
         HealthEvent(row.source_name, row.source_url, HealthChange(row.change), row.at, row.message)
         for row in connection.execute(query)
     ]
+    return [safe_strings(event) for event in events]  # stored maybe before the border
 
 
 def _new_source(source: SourceSettings, now: datetime) -> dict[str, Any]:
@@ -203,7 +205,7 @@ def _new_source(source: SourceSettings, now: datetime) -> dict[str, Any]:
 
 def _source_state(row: Any) -> SourceState:
     mapping = row._mapping
-    return SourceState(
+    state = SourceState(
         id=mapping["id"],
         url=mapping["url"],
         effective_url=mapping["effective_url"],
@@ -222,7 +224,9 @@ def _source_state(row: Any) -> SourceState:
         next_due=mapping["next_due"],
         entries=mapping.get("entries", 0),
         feed_hint_seconds=mapping.get("feed_hint_seconds"),
+        public_error=mapping.get("public_error"),
     )
+    return safe_strings(state)  # stored by an older feedhub, maybe before the border
 
 
 def update_source(
@@ -235,6 +239,7 @@ def update_source(
         "failures": result.failures,
         "last_status": result.last_status,
         "last_error": result.last_error,
+        "public_error": result.public_error,
         "last_success": result.last_success,
         "etag": result.etag,
         "last_modified": result.last_modified,
