@@ -26,7 +26,7 @@ from feedhub.core.errors import SourceError
 from feedhub.core.models import Fetched, FetchOutcome, HealthChange, PollResult, SourceState
 from feedhub.fetch.client import Fetcher, FetchRequest
 from feedhub.parse.pool import Parser, body_hash
-from feedhub.rules import dedupe, schedule
+from feedhub.rules import dedupe, neardup, schedule
 from feedhub.rules.routing import Router
 from feedhub.rules.schedule import Timing
 from feedhub.rules.spread import host_of
@@ -62,6 +62,7 @@ class PollSteps:
     claims: Claims
     sources: Mapping[str, SourceSettings]  # the configured sources, by URL
     timing: Callable[[SourceSettings], Timing]
+    neardup: neardup.Policy = neardup.DEFAULT_POLICY  # which sources' stories may merge
 
 
 class Poll:
@@ -167,7 +168,9 @@ class Poll:
         result = succeeded(feed_hint_seconds=schedule.feed_hint(document))
         if document.warning:
             result = schedule.with_warning(result, document.warning)
-        report = steps.store.store_entries(state, routed, result, now, site_link=document.link)
+        report = steps.store.store_entries(
+            state, routed, result, now, site_link=document.link, policy=steps.neardup
+        )
         self._note(result)
         self.summary.new_entries += report.new
         self.summary.updated_entries += report.updated

@@ -39,6 +39,7 @@ from feedhub.publish.catalog import (
 from feedhub.publish.frontpage import render_front_page, site_digest, source_rows, summarize_feed
 from feedhub.publish.jsonfeed import render_json_feed
 from feedhub.publish.opml import render_opml
+from feedhub.rules.neardup import showing_of
 from feedhub.store.facade import Store
 
 log = logging.getLogger(__name__)
@@ -70,12 +71,13 @@ def publish(
     written: list[Path] = []
     latest: dict[str, list[PublishedEntry]] = {}
     for feed in feeds_of(settings):
+        showing = showing_of(settings, feed.slug)
         if wanted is None or feed.slug in wanted:
             forcing = wanted is None or feed.slug in always
             with store.publishing(feed.slug, always=forcing) as publication:
                 if publication is not None:
                     latest[feed.slug] = publication.latest_entries(
-                        feed.slug, settings.hub.max_entries, feed.max_per_source
+                        feed.slug, settings.hub.max_entries, feed.max_per_source, showing
                     )
                     written += write_feed(
                         settings.hub.output_dir, feed, latest[feed.slug], publication
@@ -83,7 +85,7 @@ def publish(
         if feed.slug not in latest:
             with store.publication() as view:
                 latest[feed.slug] = view.latest_entries(
-                    feed.slug, settings.hub.max_entries, feed.max_per_source
+                    feed.slug, settings.hub.max_entries, feed.max_per_source, showing
                 )
     written += write_site(store, settings, latest)
     if wanted is None:
@@ -201,7 +203,20 @@ def _with_link_attributes(document: bytes, published: Sequence[PublishedEntry]) 
 
 def render_rss(feed: FeedInfo, published: Sequence[PublishedEntry]) -> bytes:
     generator = _generator(feed, published, self_name=RSS)
-    return bytes(generator.rss_str(pretty=True))
+    return _with_related_links(bytes(generator.rss_str(pretty=True)), published)
+
+
+def _with_related_links(document: bytes, published: Sequence[PublishedEntry]) -> bytes:
+    """RSS 2.0 has one link per item: the same story at other sites goes in as
+    <atom:link rel="related" href=... title=...>, the Atom extension RSS readers know."""
+    if not any(entry.related for entry in published):
+        return document
+    root = etree.fromstring(document)
+    for element, entry in zip(root.iterfind("channel/item"), published, strict=True):
+        for related in entry.related:
+            link = etree.SubElement(element, _ATOM_LINK)
+            link.attrib.update({"rel": "related", "href": related.url, "title": related.title})
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
 
 
 def _generator(
@@ -256,7 +271,7 @@ def _add_entry(generator: FeedGenerator, entry: PublishedEntry, feed_url: str) -
 def _entry_links(entry: PublishedEntry) -> list[dict[str, str]]:
     """The entry's links, in the order they are given to feedgen."""
     links = [{"href": entry.link, "rel": "alternate"}] if entry.link else []
-    links += [{"href": alternate, "rel": "related"} for alternate in entry.alternates]
+    links += [{"href": r.url, "rel": "related", "title": r.title} for r in entry.related]
     # RSS allows one <enclosure>, and feedgen makes it the last one added: the first one.
     links += [
         {

@@ -18,8 +18,9 @@ from feedhub.core.models import (
     SourceState,
 )
 from feedhub.core.text import bounded_key
-from feedhub.rules import dedupe
+from feedhub.rules import dedupe, neardup
 from feedhub.store import dialects, identity
+from feedhub.store import neardup as neardup_store
 from feedhub.store.categories import add_to_categories, mark_dirty
 from feedhub.store.identity import batches
 from feedhub.store.schema import (
@@ -62,6 +63,7 @@ def store_poll(
     now: datetime,
     *,
     site_link: str | None = None,
+    policy: neardup.Policy = neardup.DEFAULT_POLICY,
 ) -> StoreReport:
     """Store one poll's entries and the source's new state in one transaction.
 
@@ -96,6 +98,11 @@ def store_poll(
             report.updated += 1
     fresh = _with_free_keys(connection, state.id, fresh, known)
     inserted = _insert_entries(connection, state, fresh, now, primaries)
+    new = [(inserted[i.entry.key], i) for i in fresh if i.entry.key in inserted]
+    neardup_store.record_routes(connection, [(n, i.categories) for n, i in new])
+    neardup_store.join_stories(
+        connection, (state.id, state.url), [(n, i.entry) for n, i in new], policy
+    )
     report.new = len(inserted)
     report.categories |= {
         slug for item in fresh if item.entry.key in inserted for slug in item.categories
