@@ -63,7 +63,9 @@ _BOILERPLATE = re.compile(
     re.IGNORECASE,
 )
 # An all-capitals place at the start of a wire story: "WASHINGTON —", "NEW DELHI:".
-_DATELINE = re.compile(r"^[A-Z][A-Z .,'-]{2,40}\s*(?:[\u2014\u2013:-]+)\s*")
+_DATELINE = re.compile(
+    r"^[A-Z]{2,}(?:[ ,.'-]+[A-Za-z.']+){0,4}\s*(?:\([^)]{1,20}\))?\s*[\u2014\u2013:-]+\s*"
+)
 # Where a story says it corrects or follows up another (looked for in the title and the
 # first and last words of the body, where sites put such notes).
 _MARKED = re.compile(
@@ -76,6 +78,7 @@ _MARKED = re.compile(
 )
 MARK_WORDS = 60
 _WORD = re.compile(r"\w+")
+_TAG = re.compile(r"<")
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +130,8 @@ class ReaderText:
 
 
 def reader_text(title: str, summary_html: str | None, content_html: str | None) -> ReaderText:
-    body = plain_text(content_html or summary_html, is_html=True)
+    # A space before each tag, so that paragraphs do not run into each other's words.
+    body = plain_text(_TAG.sub(r" \g<0>", content_html or summary_html or ""), is_html=True)
     body = _DATELINE.sub("", body)
     heading = plain_text(title, is_html=False)
     return ReaderText(
