@@ -15,7 +15,7 @@ from feedhub.core.models import EntryToStore
 from feedhub.parse.document import parse_document
 from feedhub.parse.normalize import normalize_entry
 from feedhub.rules.routing import ALL
-from feedhub.store.facade import RoutedEntry
+from feedhub.store.entries import RoutedEntry
 
 CORPUS = Path(__file__).parent / "fixtures" / "neardup" / "corpus.json"
 

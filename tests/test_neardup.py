@@ -16,6 +16,7 @@ from feedhub.config.settings import SourceSettings
 from feedhub.rules import neardup
 from feedhub.store.facade import Store
 from tests.neardup_corpus import Copy, Item, by_id, corpus, routed
+from tests.test_neardup_store import latest
 from tests.test_workers import LEASE, NOW, polled
 
 # What the README reports; the test fails if detection gets worse than this.
@@ -123,7 +124,7 @@ def test_the_shown_copy_and_the_id_do_not_depend_on_arrival_order(
                 story[f"fed/{VARIANTS[number]}"], site, NOW - timedelta(minutes=minutes[number])
             )
             store.store_entries(states[site], routed(site, [copy]), polled(states[site]), NOW)
-            [entry] = store.latest_entries("all", 10, showing=showing)
+            [entry] = latest(store, "all", 10, showing=showing)
             ids.add(entry.uid)
         earliest = min(range(len(SITES)), key=lambda n: (-minutes[n], n))
         assert len(ids) == 1

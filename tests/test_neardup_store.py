@@ -8,13 +8,15 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from functools import partial
+from typing import Any
 
 import pytest
 
 from feedhub.config.settings import SourceSettings
 from feedhub.core.models import PublishedEntry, RelatedLink, SourceState
 from feedhub.rules import neardup
-from feedhub.store.facade import RoutedEntry, Store
+from feedhub.store.entries import RoutedEntry
+from feedhub.store.facade import Store
 from feedhub.store.retention import prune
 from tests.neardup_corpus import Copy, by_id, routed
 from tests.test_workers import LEASE, NOW, in_parallel, polled
@@ -51,8 +53,13 @@ def store_copies(
     store.store_entries(state, routed(state.name, copies, *categories), polled(state), NOW)
 
 
+def latest(store: Store, *args: Any, **kwargs: Any) -> list[PublishedEntry]:
+    with store.publication() as view:
+        return view.latest_entries(*args, **kwargs)
+
+
 def shown(store: Store, category: str = "all") -> list[PublishedEntry]:
-    return store.latest_entries(category, 50, showing=ORDER)
+    return latest(store, category, 50, showing=ORDER)
 
 
 def test_a_wire_story_at_three_sites_is_shown_once_with_the_others_as_related_links(
@@ -175,7 +182,7 @@ def test_a_category_with_dedupe_off_shows_every_copy(
         copy = Copy(ITEMS["airline/original"], site, NOW - timedelta(minutes=minutes))
         store_copies(store, states[site], [copy], "raw")
     apart = neardup.Showing(order=ORDER.order, merged=False)
-    raw = store.latest_entries("raw", 50, showing=apart)
+    raw = latest(store, "raw", 50, showing=apart)
     assert [entry.source.name for entry in raw] == ["ledger", "courier", "gazette"]
     assert len({entry.uid for entry in raw}) == 3
     [merged] = shown(store, "raw")
