@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feedhub.config.settings import SourceSettings
+from feedhub.config.settings import SourceSettings, load_config
+from feedhub.core.errors import ConfigError
 from feedhub.rules import neardup
 from feedhub.store.facade import Store
 from tests.neardup_corpus import Copy, Item, by_id, corpus, routed
@@ -133,3 +134,45 @@ def test_the_shown_copy_and_the_id_do_not_depend_on_arrival_order(
         assert [related.title for related in entry.related] == others[1:]
     finally:
         store.close()
+
+
+CONFIG = """
+[dedupe]
+threshold = 0.8
+
+[categories.raw]
+title = "Raw"
+dedupe = false
+
+[categories.news]
+title = "News"
+
+[[sources]]
+url = "https://a.example/feed"
+
+[[sources]]
+url = "https://b.example/feed"
+dedupe = false
+"""
+
+
+def test_the_config_turns_detection_off_per_source_and_per_category(tmp_path: Path) -> None:
+    path = tmp_path / "feedhub.toml"
+    path.write_text(CONFIG)
+    configured = load_config(path)
+    policy = neardup.policy_of(configured)
+    assert policy.threshold == 0.8
+    assert policy.applies_to("https://a.example/feed")
+    assert not policy.applies_to("https://b.example/feed")
+    assert not neardup.showing_of(configured, "raw").merged
+    news = neardup.showing_of(configured, "news")
+    assert news.merged and news.order == {"https://a.example/feed": 0, "https://b.example/feed": 1}
+
+
+def test_a_threshold_out_of_range_is_one_clear_line(tmp_path: Path) -> None:
+    path = tmp_path / "feedhub.toml"
+    path.write_text("[dedupe]\nthreshold = 2\n")
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    [line] = str(raised.value).splitlines()
+    assert "[dedupe].threshold" in line and "1" in line

@@ -209,3 +209,23 @@ def test_two_workers_storing_two_copies_at_once_publish_one(
     published = shown(stores[0])
     assert len(published) == len(stories)
     assert all(len(entry.related) == 1 for entry in published)
+
+
+def test_a_change_of_routing_changes_the_copy_a_category_shows(
+    workers: Callable[[int], list[Store]],
+) -> None:
+    [store] = workers(1)
+    states = claim_all(store)
+    store_copies(store, states["ledger"], [Copy(ITEMS["chip/original"], "ledger", NOW)], "tech")
+    later = NOW + timedelta(minutes=5)
+    store_copies(store, states["courier"], [Copy(ITEMS["chip/case"], "courier", later)], "tech")
+    [before] = shown(store, "tech")
+    assert before.source.name == "ledger"
+
+    def route(url: str, _entry: object) -> frozenset[str]:
+        # The ledger is no longer routed to tech.
+        return frozenset({"all"} if url == states["ledger"].url else {"all", "tech"})
+
+    assert store.reroute("ledger-out-of-tech", route) is False  # the story stays in tech
+    [after] = shown(store, "tech")
+    assert (after.uid, after.source.name, after.related) == (before.uid, "courier", ())

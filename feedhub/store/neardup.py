@@ -128,18 +128,43 @@ def _articles_among(connection: Connection, entry_ids: Sequence[int]) -> set[int
     return found
 
 
+# Statements built once (SQLAlchemy caches their compiled form): each new entry runs them.
+_COPY_WITH_LINK = (
+    sa.select(entries.c.duplicate_of)
+    .where(
+        entries.c.canonical_link == sa.bindparam("link"),
+        entries.c.id != sa.bindparam("entry_id"),
+        entries.c.duplicate_of.is_not(None),
+    )
+    .order_by(entries.c.id)
+    .limit(1)
+)
+_SHARING_A_KEY = (
+    sa.select(neardup_keys.c.entry_id)
+    .where(neardup_keys.c.band_key.in_(sa.bindparam("keys", expanding=True)))
+    .distinct()
+    .order_by(neardup_keys.c.entry_id.desc())
+    .limit(MAX_CANDIDATES)
+)
+_CANDIDATE_TEXTS = sa.select(
+    entries.c.id,
+    entries.c.duplicate_of,
+    entries.c.title,
+    entries.c.summary_html,
+    entries.c.content_html,
+).where(
+    entries.c.id.in_(sa.bindparam("ids", expanding=True)),
+    entries.c.source_id != sa.bindparam("source_id"),
+)
+
+
 def _story_of_link(connection: Connection, entry_id: int, link: str | None) -> int | None:
     """The story a near-duplicate copy with this canonical link already joined."""
     if not link:
         return None
-    query = (
-        sa.select(entries.c.duplicate_of)
-        .where(entries.c.canonical_link == link, entries.c.id != entry_id)
-        .where(entries.c.duplicate_of.is_not(None))
-        .order_by(entries.c.id)
-        .limit(1)
-    )
-    story: int | None = connection.execute(query).scalar()
+    story: int | None = connection.execute(
+        _COPY_WITH_LINK, {"link": link, "entry_id": entry_id}
+    ).scalar()
     return story
 
 
@@ -149,32 +174,16 @@ def _candidates(
     """(story id, text) of the newest entries of other sources sharing a key; stories that
     already have a copy from this source are left out (a source's own entries are never
     merged with each other)."""
-    ids = (
-        sa.select(neardup_keys.c.entry_id)
-        .where(neardup_keys.c.band_key.in_(keys))
-        .distinct()
-        .order_by(neardup_keys.c.entry_id.desc())
-        .limit(MAX_CANDIDATES)
-        .subquery()
-    )
-    rows = list(
-        connection.execute(
-            sa.select(
-                entries.c.id,
-                entries.c.duplicate_of,
-                entries.c.source_id,
-                entries.c.title,
-                entries.c.summary_html,
-                entries.c.content_html,
-            ).join(ids, ids.c.entry_id == entries.c.id)
-        )
-    )
+    ids = list(connection.execute(_SHARING_A_KEY, {"keys": list(keys)}).scalars())
+    if not ids:
+        return []
+    rows = list(connection.execute(_CANDIDATE_TEXTS, {"ids": ids, "source_id": source_id}))
     stories = {row.duplicate_of or row.id for row in rows}
     taken = _stories_with_source(connection, stories, source_id)
     return [
         (story, neardup.reader_text(row.title, row.summary_html, row.content_html))
         for row in rows
-        if (story := row.duplicate_of or row.id) not in taken and row.source_id != source_id
+        if (story := row.duplicate_of or row.id) not in taken
     ]
 
 
