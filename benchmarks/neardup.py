@@ -2,7 +2,8 @@
 
     python -m benchmarks.neardup                 # 10,000 entries stored, keys to 1,000,000
     python -m benchmarks.neardup --quick         # toy sizes, a few seconds (the smoke test)
-    python -m benchmarks.neardup --database postgresql+psycopg://.../db   # the same on PostgreSQL
+
+SQLite only (PostgreSQL was not measured).
 
 - store: entries stored through `Store.store_entries` (polls of 50 entries from 20
   sources, bodies of 120 words, one entry in ten a copy of an earlier story at
@@ -157,7 +158,7 @@ LOOKUP = sa.text(
 
 
 def keys_run(url: str, sizes: Sequence[int], lookups: int) -> list[tuple[int, float, int]]:
-    """(entries, median lookup ms, bytes per entry or -1) with the key table at each size."""
+    """(entries, median lookup ms, bytes per entry) with the key table at each size."""
     engine = sa.create_engine(url)
     draw = random.Random(16)
     rows: list[tuple[int, float, int]] = []
@@ -193,9 +194,7 @@ def keys_run(url: str, sizes: Sequence[int], lookups: int) -> list[tuple[int, fl
                 began = time.perf_counter()
                 connection.execute(LOOKUP, {"keys": keys, "limit": MAX_CANDIDATES}).all()
                 times.append(time.perf_counter() - began)
-        per_entry = -1
-        if url.startswith("sqlite"):
-            per_entry = sqlite_bytes(Path(url.removeprefix("sqlite:///")), "neardup_keys") // size
+        per_entry = sqlite_bytes(Path(url.removeprefix("sqlite:///")), "neardup_keys") // size
         rows.append((size, statistics.median(times) * 1000, per_entry))
     engine.dispose()
     return rows
@@ -207,7 +206,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--entries", type=int, default=10_000, help="entries stored")
     parser.add_argument("--key-sizes", default="10000,100000,1000000")
     parser.add_argument("--lookups", type=int, default=2000)
-    parser.add_argument("--database", help="an SQLAlchemy URL (default: SQLite files in --work)")
     parser.add_argument("--work", type=Path, default=WORK)
     options = parser.parse_args(argv)
     entries = 500 if options.quick else options.entries
@@ -221,30 +219,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     spent = {}
     for label, policy in (("on", neardup.Policy()), ("off", neardup.Policy(enabled=False))):
         path = options.work / f"store-{label}.sqlite"
-        url = options.database or f"sqlite:///{path}"
-        if options.database:
-            _reset(url)
-        spent[label] = store_run(url, entries, policy)
-        whole = sqlite_bytes(path) // entries if not options.database else -1
-        keys = sqlite_bytes(path, "neardup_keys") // entries if not options.database else -1
+        spent[label] = store_run(f"sqlite:///{path}", entries, policy)
+        whole = sqlite_bytes(path) // entries
+        keys = sqlite_bytes(path, "neardup_keys") // entries
         print(f"{label:<10} {spent[label] / entries * 1000:>9.3f} {whole:>12} {keys:>17}")
     cost = (spent["on"] - spent["off"]) / entries * 1000
     print(f"detection costs {cost:.3f} ms per entry stored")
 
     print(f"\nkeys: the candidate-key table alone, {neardup.BANDS} keys per entry")
     print(f"{'entries':>10} {'lookup ms':>10} {'bytes/entry':>12}")
-    url = options.database or f"sqlite:///{options.work / 'keys.sqlite'}"
+    url = f"sqlite:///{options.work / 'keys.sqlite'}"
     for size, milliseconds, per_entry in keys_run(url, sizes, lookups):
         print(f"{size:>10} {milliseconds:>10.3f} {per_entry:>12}")
-
-
-def _reset(url: str) -> None:
-    """Empty the database at `url` (PostgreSQL: its public schema) for a fresh store."""
-    engine = sa.create_engine(url)
-    with engine.begin() as connection:
-        connection.exec_driver_sql("DROP SCHEMA public CASCADE")
-        connection.exec_driver_sql("CREATE SCHEMA public")
-    engine.dispose()
 
 
 if __name__ == "__main__":
