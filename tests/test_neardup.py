@@ -46,7 +46,7 @@ def test_precision_and_recall_on_the_labelled_corpus() -> None:
     true_positives = sum(1 for got, same in outcomes if got and same)
     found_count = sum(1 for got, _ in outcomes if got)
     same_count = sum(1 for _, same in outcomes if same)
-    assert same_count >= 90 and len(outcomes) - same_count >= 1000  # the corpus is not trivial
+    assert same_count >= 120 and len(outcomes) - same_count >= 1400  # the corpus is not trivial
     assert true_positives / found_count >= PRECISION
     assert true_positives / same_count >= RECALL
 
@@ -70,7 +70,9 @@ def test_look_alikes_are_not_the_same_story(first: str, second: str) -> None:
     assert not neardup.same_story(text(items[first]), text(items[second]), 0.3)
 
 
-@pytest.mark.parametrize("variant", ["case", "intro", "dateline", "edited", "headline"])
+@pytest.mark.parametrize(
+    "variant", ["case", "intro", "dateline", "edited", "headline", "standfirst"]
+)
 def test_each_kind_of_variation_is_the_same_story(variant: str) -> None:
     items = by_id()
     for story in ("fed", "quake", "airline", "river", "chip", "vaccine"):
