@@ -138,3 +138,18 @@ def test_an_untrusted_source_cannot_put_its_text_into_a_trusted_category(
 def _link(entry: etree._Element) -> str:
     alternate = entry.find("a:link[@rel='alternate']", ATOM)
     return "" if alternate is None else str(alternate.get("href"))
+
+
+def test_an_entry_rewritten_into_a_new_category_is_shown_there(
+    tmp_path: Path, write_config: ConfigWriter
+) -> None:
+    sources = Sources(
+        tmp_path, write_config, 1, categories={"tech": {"title": "Tech", "match": ["Tech"]}}
+    )
+    sources.poll(rss(item("Chips", guid="c", link="https://a.example/c", description="One.")))
+    assert sources.json_feed("tech")["items"] == []
+    retagged = item(
+        "Chips", guid="c", link="https://a.example/c", description="Two.", categories=["Tech"]
+    )
+    sources.poll(rss(retagged))
+    assert [i["content_html"] for i in sources.json_feed("tech")["items"]] == ["Two."]

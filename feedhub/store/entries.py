@@ -99,7 +99,8 @@ def store_poll(
     fresh = _with_free_keys(connection, state.id, fresh, known)
     inserted = _insert_entries(connection, state, fresh, now, primaries)
     new = [(inserted[i.entry.key], i) for i in fresh if i.entry.key in inserted]
-    neardup_store.record_routes(connection, [(n, i.categories) for n, i in new])
+    rewritten = [(row.id, item) for row, item in changed if row.id in rewrite]
+    neardup_store.record_routes(connection, [(n, i.categories) for n, i in [*rewritten, *new]])
     neardup_store.join_stories(
         connection, (state.id, state.url), [(n, i.entry) for n, i in new], policy
     )

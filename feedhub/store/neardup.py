@@ -39,7 +39,6 @@ from feedhub.store.schema import entries, entry_categories, entry_routes, neardu
 
 log = logging.getLogger(__name__)
 
-SOURCE_ORDER = "source_order"  # in hub_state: the configured source URLs, in config order
 # Entries read per new entry as candidates (the newest of those sharing a key): the cost
 # of a lookup stays the same however many entries the store holds.
 MAX_CANDIDATES = 32
@@ -76,11 +75,6 @@ def replace_routes(connection: Connection, routes: Mapping[int, Iterable[str]]) 
         )
     record_routes(connection, [(entry_id, [slug]) for entry_id, slug in sorted(after - before)])
     return {slug for _, slug in before ^ after}
-
-
-def source_order(urls: Sequence[str]) -> str:
-    """The value kept under `SOURCE_ORDER`."""
-    return json.dumps(list(urls))
 
 
 def join_stories(
@@ -234,7 +228,9 @@ def published_entries(
     copies = _routed_copies(connection, category, [row.id for row in articles])
     published: list[PublishedEntry] = []
     for article in articles:
-        group = copies.get(article.id) or [article]
+        group = copies.get(article.id)
+        if not group:
+            continue  # no copy of the story comes from a source routed to this category
         parts = [group] if showing.merged else _by_link(group)
         entries_here = [
             _published(_uid(article, part, showing.merged), part, showing.order) for part in parts
