@@ -96,13 +96,11 @@ def join_stories(
     dialects.lock_names(connection, "neardup", [str(k) for ks in keys.values() for k in ks])
     articles = _articles_among(connection, list(texts))
     joined = 0
-    for entry_id, entry in new:
-        if entry_id not in articles:
+    for entry_id in texts:
+        if entry_id not in articles or not keys[entry_id]:
             continue
-        story = _story_of_link(connection, entry_id, entry.canonical_link)
-        if story is None and keys[entry_id]:
-            candidates = _candidates(connection, source[0], keys[entry_id])
-            story = neardup.best_story(texts[entry_id], candidates, policy.threshold)
+        candidates = _candidates(connection, source[0], keys[entry_id])
+        story = neardup.best_story(texts[entry_id], candidates, policy.threshold)
         if story is not None:
             _join(connection, entry_id, story)
             joined += 1
@@ -123,16 +121,6 @@ def _articles_among(connection: Connection, entry_ids: Sequence[int]) -> set[int
 
 
 # Statements built once (SQLAlchemy caches their compiled form): each new entry runs them.
-_COPY_WITH_LINK = (
-    sa.select(entries.c.duplicate_of)
-    .where(
-        entries.c.canonical_link == sa.bindparam("link"),
-        entries.c.id != sa.bindparam("entry_id"),
-        entries.c.duplicate_of.is_not(None),
-    )
-    .order_by(entries.c.id)
-    .limit(1)
-)
 _SHARING_A_KEY = (
     sa.select(neardup_keys.c.entry_id)
     .where(neardup_keys.c.band_key.in_(sa.bindparam("keys", expanding=True)))
@@ -150,16 +138,6 @@ _CANDIDATE_TEXTS = sa.select(
     entries.c.id.in_(sa.bindparam("ids", expanding=True)),
     entries.c.source_id != sa.bindparam("source_id"),
 )
-
-
-def _story_of_link(connection: Connection, entry_id: int, link: str | None) -> int | None:
-    """The story a near-duplicate copy with this canonical link already joined."""
-    if not link:
-        return None
-    story: int | None = connection.execute(
-        _COPY_WITH_LINK, {"link": link, "entry_id": entry_id}
-    ).scalar()
-    return story
 
 
 def _candidates(
