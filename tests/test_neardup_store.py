@@ -11,13 +11,20 @@ from functools import partial
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.script import ScriptDirectory
 
 from feedhub.config.settings import SourceSettings
 from feedhub.core.models import PublishedEntry, RelatedLink, SourceState
 from feedhub.rules import neardup
+from feedhub.store import schema_version
+from feedhub.store.engine import create_store_engine
 from feedhub.store.entries import RoutedEntry
 from feedhub.store.facade import Store
 from feedhub.store.retention import prune
+from feedhub.store.schema import entries, entry_categories
 from tests.neardup_corpus import Copy, by_id, routed
 from tests.test_workers import LEASE, NOW, in_parallel, polled
 
@@ -229,3 +236,61 @@ def test_a_change_of_routing_changes_the_copy_a_category_shows(
     assert store.reroute("ledger-out-of-tech", route) is False  # the story stays in tech
     [after] = shown(store, "tech")
     assert (after.uid, after.source.name, after.related) == (before.uid, "courier", ())
+
+
+def test_a_store_from_before_near_duplicates_keeps_its_stories_and_related_links(
+    database_url: str,
+) -> None:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(schema_version.MIGRATIONS))
+    script = ScriptDirectory.from_config(config)
+    before = [
+        head if head != "0006_neardup" else str(script.get_revision(head).down_revision)
+        for head in script.get_heads()
+    ]
+    engine = create_store_engine(database_url)
+    with engine.connect() as connection:
+        config.attributes["connection"] = connection
+        for head in before:
+            command.upgrade(config, head)
+        connection.commit()
+        old = [
+            {"id": n + 1, "url": f"https://{site}.example/feed", "name": site, "active": True}
+            for n, site in enumerate(("ledger", "courier"))
+        ]
+        connection.execute(
+            sa.text(
+                "INSERT INTO sources (id, url, name, active, health, permanent_redirects,"
+                " failures) VALUES (:id, :url, :name, :active, 'ok', 0, 0)"
+            ),
+            old,
+        )
+        for entry_id, source_id, copy_of in ((1, 1, None), (2, 2, 1)):
+            connection.execute(
+                entries.insert().values(
+                    id=entry_id,
+                    uid=f"urn:uuid:{entry_id}",
+                    source_id=source_id,
+                    key=f"k{entry_id}",
+                    canonical_link="https://wire.example/a",
+                    link=f"https://s{entry_id}.example/a",
+                    title="A",
+                    content_hash="h",
+                    updated=NOW,
+                    first_seen=NOW,
+                    sort_time=NOW,
+                    duplicate_of=copy_of,
+                )
+            )
+        connection.execute(
+            entry_categories.insert().values(category="all", entry_id=1, sort_time=NOW)
+        )
+        connection.commit()
+    engine.dispose()
+    store = Store.open(database_url)
+    try:
+        [entry] = latest(store, "all", 10)
+        assert (entry.uid, entry.source.name) == ("urn:uuid:1", "ledger")
+        assert entry.related == (RelatedLink("https://s2.example/a", "courier"),)
+    finally:
+        store.close()
