@@ -45,12 +45,12 @@ def test_field_problems_and_cross_checks_are_all_reported_at_once(tmp_path: Path
     lines = result.stderr.splitlines()
     expected = [
         "[hub].titel: unknown key (did you mean 'title'?)",
-        "[hub].max_entries: Input should be a valid integer",
+        "[hub].max_entries: must be a whole number without quotes",
         "[schedule].interval: 'often' is not a duration",
         "sources #3 (gopher://x): url: 'gopher://x' is not an http(s) URL",
-        "sources #4 (Dup): categories: Input should be a valid tuple",
+        'sources #4 (Dup): categories: must be a list of strings, e.g. categories = ["world"]',
         # The cross-checks, although fields did not validate:
-        "sources #1 (example.org): categories: unknown category 'wrld'",
+        "sources #1 (example.org/a.xml): categories: unknown category 'wrld'",
         "sources #2 (Dup): url 'https://example.org/a.xml' is already source #1",
         "sources #4 (Dup): name 'Dup' is already used by source #2",
     ]

@@ -158,7 +158,7 @@ def test_removing_the_last_source_keeps_the_comments_after_it(tmp_path: Path) ->
         '\n# [[sources]]\n# url = "https://c.example/feed"\n'
     )
     editor = ConfigEditor(config)
-    editor.remove_source("b.example")
+    editor.remove_source("b.example/feed")
     editor.save()
     assert config.read_text() == (
         '[[sources]]\nurl = "https://a.example/feed"\n'
@@ -247,7 +247,8 @@ def test_remove_of_an_unknown_source_is_refused(demo: Path, capsys) -> None:
     result = invoke(capsys, "--config", demo, "sources", "remove", "Nobody")
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        "no source is named or has the URL 'Nobody'; see `feedhub sources list` for names and URLs"
+        "feedhub: no source is named or has the URL 'Nobody'; "
+        "see `feedhub sources list` for names and URLs"
     ]
     assert demo.read_bytes() == before
 
@@ -266,7 +267,7 @@ def test_no_check_adds_without_touching_the_network(demo: Path, capsys) -> None:
     assert "cannot connect" in line and "--no-check" in line
     unchecked = invoke(capsys, "--config", demo, "sources", "add", url, "--no-check")
     assert unchecked.returncode == 0, unchecked.stderr
-    assert f"added '127.0.0.1:{url.split(':')[2].split('/')[0]}' ({url})" in unchecked.stdout
+    assert f"added '{url.removeprefix('http://')}' ({url})" in unchecked.stdout
 
 
 def test_a_local_feed_is_written_relative_to_the_config(demo: Path, capsys, monkeypatch) -> None:

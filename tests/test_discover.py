@@ -76,19 +76,24 @@ def test_what_is_not_a_feed_is_refused(
     result = add(capsys, config, url)
     assert result.returncode == 2
     (line,) = result.stderr.splitlines()
-    assert line.startswith(f"{url}: not an RSS or Atom feed")
-    assert line.endswith("give the URL of an RSS or Atom feed, or use --no-check")
+    assert line.startswith(f"feedhub: {url}: not an RSS, Atom or JSON feed")
+    assert line.endswith("give the URL of an RSS, Atom or JSON Feed, or use --no-check")
     assert config.read_text() == CONFIG
     assert feed_server.hits("/feed") == [], "only web pages are searched for feeds"
 
 
-def test_an_http_error_is_one_line_and_exit_1(
-    feed_server: FeedServer, config: Path, capsys
+@pytest.mark.parametrize(("status", "code"), [(404, 2), (410, 2), (503, 1), (429, 1)])
+def test_an_http_error_is_one_line_bad_input_for_4xx_and_a_failure_otherwise(
+    feed_server: FeedServer, config: Path, capsys, status: int, code: int
 ) -> None:
-    result = add(capsys, config, feed_server.url("/missing.xml"))
-    assert result.returncode == 1
+    """A 4xx says the URL is wrong (exit 2, as a URL that is no feed); a 5xx, or too many
+    requests, may pass if tried later (exit 1): the table of `feedhub --help`."""
+    url = feed_server.route("/feed.xml", Reply(status, b"no"))
+    result = add(capsys, config, url)
+    assert result.returncode == code
     (line,) = result.stderr.splitlines()
-    assert "HTTP 404" in line and "--no-check" in line
+    assert line.startswith("feedhub: ")
+    assert f"HTTP {status}" in line and "--no-check" in line
     assert config.read_text() == CONFIG
 
 
@@ -100,10 +105,31 @@ def test_loopback_is_refused_unless_private_networks_are_allowed(
     )
     url = feed_server.route("/news.xml", Reply.feed(RSS))
     result = add(capsys, config, url)
-    assert result.returncode == 1
-    assert "non-public address 127.0.0.1" in result.stderr
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert "non-public address 127.0.0.1" in line
+    assert line.endswith("if it is yours, add it with --allow-private-networks")
     assert feed_server.hits("/news.xml") == []
     assert sources(config) == []
+
+
+def test_a_lan_source_is_added_in_one_step_and_polled(
+    feed_server: FeedServer, config: Path, capsys, tmp_path: Path
+) -> None:
+    """--allow-private-networks: the check may reach the host, and so may every poll (for
+    this source only: [fetch] still refuses private addresses)."""
+    config.write_text(
+        CONFIG.replace("allow_private_networks = true", "allow_private_networks = false")
+        + f'[hub]\noutput_dir = "public"\ndatabase = "sqlite:///{tmp_path / "s.sqlite"}"\n'
+    )
+    url = feed_server.route("/news.xml", Reply.feed(RSS))
+    result = add(capsys, config, url, "--allow-private-networks")
+    assert result.returncode == 0, result.stderr
+    assert sources(config) == [{"url": url, "name": RSS_TITLE, "allow_private_networks": True}]
+    polled = invoke(capsys, "--config", config, "run", "--once")
+    assert polled.returncode == 0, polled.stderr
+    assert polled.stdout.startswith("polled 1 source (0 failing): 5 new")
+    assert len(feed_server.hits("/news.xml")) == 2
 
 
 def test_a_page_declaring_one_feed_adds_it_with_its_href_made_absolute(
@@ -144,12 +170,14 @@ def test_several_declared_feeds_are_listed_and_one_is_picked(
         f"  1. {feed_server.url('/rss.xml')}  (RSS) All posts",
         f"  2. {feed_server.url('/atom.xml')}  (Atom)",
     ]
-    assert listed.stderr.splitlines() == [f"{page} offers 2 feeds; add one with --pick N"]
+    assert listed.stderr.splitlines() == [f"feedhub: {page} offers 2 feeds; add one with --pick N"]
     assert feed_server.hits("/rss.xml") == [] and feed_server.hits("/atom.xml") == []
 
     out_of_range = add(capsys, config, page, "--pick", "3")
     assert out_of_range.returncode == 2
-    assert out_of_range.stderr.splitlines() == [f"{page} offers 2 feeds; --pick takes 1 to 2"]
+    assert out_of_range.stderr.splitlines() == [
+        f"feedhub: {page} offers 2 feeds; --pick takes 1 to 2"
+    ]
 
     picked = add(capsys, config, page, "--pick", "2")
     assert picked.returncode == 0, picked.stderr
@@ -168,7 +196,9 @@ def test_a_picked_link_that_is_not_a_feed_is_refused(
     result = add(capsys, config, page)
     assert result.returncode == 2
     (line,) = result.stderr.splitlines()
-    assert line.startswith(f"{feed_server.url('/broken.xml')}: not an RSS or Atom feed")
+    assert line.startswith(
+        f"feedhub: {feed_server.url('/broken.xml')}: this is a web page (HTML), not a feed"
+    )
     assert sources(config) == []
 
 
@@ -210,7 +240,7 @@ def test_a_page_with_no_feed_anywhere_is_refused(
     assert len(result.stderr.splitlines()) == 1, result.stderr
     (line,) = result.stderr.splitlines()
     assert line.startswith(
-        f"{page} is a web page that declares no feed, and there is none at /feed"
+        f"feedhub: {page} is a web page that declares no feed, and there is none at /feed"
     )
     assert sources(config) == []
 
@@ -227,7 +257,7 @@ def test_a_discovered_feed_already_configured_is_refused(
     again = add(capsys, config, page)
     assert again.returncode == 2
     assert again.stderr.splitlines() == [
-        f"{feed} is already a source ('{RSS_TITLE}'); "
+        f"feedhub: {feed} is already a source ('{RSS_TITLE}'); "
         f'remove it first with `feedhub sources remove "{RSS_TITLE}"`'
     ]
     assert config.read_text() == before
@@ -281,5 +311,5 @@ def test_pick_with_no_check_is_refused(config: Path, capsys) -> None:
     result = add(capsys, config, "https://example.org/", "--no-check", "--pick", "1")
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        "--pick chooses among the feeds a page offers; drop --no-check"
+        "feedhub: --pick chooses among the feeds a page offers; drop --no-check"
     ]

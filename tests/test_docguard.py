@@ -161,7 +161,7 @@ def test_lists_in_an_entry_are_capped() -> None:
 
 def test_random_bytes_are_no_feed() -> None:
     garbage = bytes(range(256)) * 64
-    with pytest.raises(ParseError, match="not an RSS or Atom feed"):
+    with pytest.raises(ParseError, match="not an RSS, Atom or JSON feed"):
         parse_document(garbage, "http://e.org/feed", {"content-type": RSS})
 
 

@@ -9,6 +9,7 @@ its deadline even when the server drips its headers; redirects are bounded.
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import threading
 import time
@@ -21,6 +22,7 @@ from feedhub.config.settings import FetchSettings
 from feedhub.core.errors import AddressRefused, FetchError, LimitExceeded
 from feedhub.core.models import Fetched, SourceHealth
 from feedhub.fetch.client import Fetcher, FetchRequest
+from feedhub.fetch.netguard import is_public_address
 from tests.conftest import ConfigWriter, open_hub
 from tests.hostile import SECRET, HostileServer, rss, rss_items
 from tests.httpserver import FeedServer, Reply
@@ -192,3 +194,35 @@ def test_waiting_for_a_turn_at_the_host_does_not_count_against_the_deadline(
 def test_a_connection_reset_mid_body_is_a_fetch_error(hostile: HostileServer) -> None:
     with pytest.raises(FetchError, match="reading the body failed"):
         fetcher().fetch(FetchRequest(hostile.url("/reset-mid-body"), allow_private=True))
+
+
+def test_a_backslash_in_a_redirect_cannot_smuggle_another_private_host(
+    feed_server: FeedServer, private_server: FeedServer
+) -> None:
+    """urlsplit reads `http://127.0.0.2:P\\@localhost:P/` as host localhost; requests
+    connects to 127.0.0.2. The guard judges the host requests connects to."""
+    target = f"http://127.0.0.2:{private_server.port}\\@localhost:{feed_server.port}/internal"
+    source = feed_server.route("/redirect", Reply(302, b"", {"Location": target}))
+    source = source.replace("127.0.0.1", "localhost")
+    with pytest.raises(AddressRefused):
+        fetcher().fetch(FetchRequest(source, private_host="localhost"))
+    assert private_server.requests == []  # nothing reached the other private host
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[2002:7f00:1::1]/feed.xml",  # 6to4 of 127.0.0.1
+        "http://[2002:a00:1::1]/feed.xml",  # 6to4 of 10.0.0.1
+        "http://[2002:a9fe:a9fe::1]/feed.xml",  # 6to4 of 169.254.169.254 (cloud metadata)
+        "http://[fec0::1]/feed.xml",  # site-local
+        "http://[fed0:1::1]/feed.xml",  # site-local
+    ],
+)
+def test_6to4_of_a_private_ipv4_and_site_local_addresses_are_refused(url: str) -> None:
+    with pytest.raises(AddressRefused, match="non-public address"):
+        fetcher().fetch(FetchRequest(url))
+
+
+def test_6to4_of_a_public_ipv4_is_public() -> None:
+    assert is_public_address(ipaddress.IPv6Address("2002:5db8:d822::1"))  # 93.184.216.34

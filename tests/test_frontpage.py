@@ -82,7 +82,7 @@ def test_chromium_renders_every_feed_link_and_feed_text_as_text(site: Site, tmp_
     }
     assert discovered == {
         (FORMAT_TYPES[name], f"http://feeds.test/{slug}/{name}")
-        for slug in FEEDS
+        for slug in (*FEEDS, "_health")
         for name in FORMAT_TYPES
     }
     # A visible link to every feed, which the server answers with the feed.
@@ -136,6 +136,7 @@ def test_feed_text_is_escaped_and_only_web_links_are_followed() -> None:
         "<b>hub</b>",
         [FeedSummary(feed, 'News "&" <Views>', 3, moment, entries)],
         [SourceRow('Wire "<b>', "javascript:alert(5)", "failing", 3, None, "<i>HTTP 500</i>")],
+        FeedInfo("_health", "<b>hub</b>: source health", "https://hub.example/"),
     ).decode()
     dom = lxml.html.fromstring(page)
     assert dom.xpath("//script | //img | //svg | //main//b | //main//i") == []
@@ -150,7 +151,11 @@ def test_feed_text_is_escaped_and_only_web_links_are_followed() -> None:
     assert problem.text.strip() == "<i>HTTP 500</i>"
     assert problem.findtext("span[@class='since']") == "never polled successfully"
     titles = {link.get("title") for link in dom.xpath("//link[@rel='alternate']")}
-    assert titles == {f'News "&" <Views> ({label})' for label in ("Atom", "RSS", "JSON Feed")}
+    assert titles == {
+        f"{feed} ({label})"
+        for feed in ('News "&" <Views>', "<b>hub</b>: source health")
+        for label in ("Atom", "RSS", "JSON Feed")
+    }
 
 
 def test_the_site_follows_the_sources_and_the_config_when_no_entry_changed(

@@ -38,7 +38,7 @@ ATTACKS = {  # path: what the source must show after the attack
     "/billion-laughs": (FAILING, "declares XML entities"),
     "/quadratic-blowup": (FAILING, "declares XML entities"),
     "/external-entity": (FAILING, "declares XML entities"),
-    "/random-bytes": (FAILING, "not an RSS or Atom feed"),
+    "/random-bytes": (FAILING, "not an RSS, Atom or JSON feed"),
     # Capped, not failed: what is within the limits is kept, and the source says so.
     "/many-entries": (OK, "only the first 5000 of 100000 entries were read"),
     "/huge-title": (OK, "1 entries had fields cut to max_field_bytes (262144)"),

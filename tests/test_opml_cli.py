@@ -86,7 +86,7 @@ def test_export_then_import_into_an_empty_config_gives_the_same_sources_and_cate
     exported = tmp_path / "sources.opml"
     result = invoke(capsys, "--config", full, "opml", "export", exported)
     assert result.returncode == 0, result.stderr
-    assert result.stdout == f"wrote 3 sources to {exported}\n"
+    assert result.stdout == f"wrote 3 of 3 sources to {exported}\n"
 
     (tmp_path / "other").mkdir()
     empty = write(tmp_path / "other", EMPTY)
@@ -133,7 +133,7 @@ def test_import_merges_groups_into_categories_and_skips_duplicates(tmp_path: Pat
         },
         "https://breakingdefense.com/feed/": {
             "url": "https://breakingdefense.com/feed/",
-            "name": "breakingdefense.com",  # no title: the host
+            "name": "breakingdefense.com/feed",  # no title: host and path
             "categories": ["defense-security"],
         },
         "https://lwn.net/headlines/rss": {
@@ -204,3 +204,40 @@ def test_import_refusals_are_one_line_and_change_nothing(
     (line,) = result.stderr.splitlines()
     assert expected in line
     assert config.read_text() == FULL
+
+
+def test_importing_a_long_list_renders_the_config_a_bounded_number_of_times(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Work grows with the list, not with its square: the config document is rendered
+    a few times per import, not once per feed added (the quadratic cost)."""
+    import tomlkit.container
+
+    config = tmp_path / "feedhub.toml"
+    config.write_text(FULL)
+    groups = "".join(
+        f'<outline text="Group {g}">'
+        + "".join(
+            f'<outline type="rss" text="Feed {g}-{n}" xmlUrl="https://f{g}.example/{n}.xml"/>'
+            for n in range(100)
+        )
+        + "</outline>"
+        for g in range(4)
+    )
+    opml = tmp_path / "many.opml"
+    opml.write_text(f'<?xml version="1.0"?><opml version="2.0"><body>{groups}</body></opml>')
+    rendered: list[int] = []
+    render = tomlkit.container.Container.as_string
+
+    def counting(self: tomlkit.container.Container) -> str:
+        text = render(self)
+        rendered.append(len(text))
+        return text
+
+    monkeypatch.setattr(tomlkit.container.Container, "as_string", counting)
+    result = invoke(capsys, "--config", config, "opml", "import", opml)
+    assert result.returncode == 0, result.stderr
+    assert len(load_config(config).sources) == 403
+    size = len(config.read_text())
+    # Each table renders its own body once or twice; the whole file only a few times.
+    assert sum(rendered) < 20 * size, (len(rendered), sum(rendered), size)

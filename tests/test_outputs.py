@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from feedhub.config.settings import load_config
 from feedhub.core.errors import OpmlError
 from feedhub.publish.catalog import FEED_FILES
-from feedhub.publish.opml import OpmlSource, parse_opml, render_opml
+from feedhub.publish.opml import LocalSources, OpmlSource, parse_opml, render_opml
 from tests.conftest import (
     ConfigWriter,
     FakeClock,
@@ -329,11 +329,19 @@ def test_opml_of_local_sources_only_when_asked(tmp_path: Path, write_config: Con
     )
     public = parse_opml(render_opml(settings, {}))
     assert [s.title for s in public] == ["Remote"]
-    everything = parse_opml(render_opml(settings, {}, local_files=True))
+    everything = parse_opml(render_opml(settings, {}, local=LocalSources.AS_FILES))
     assert [(s.title, s.url, s.category_slug) for s in everything] == [
         ("Local", (tmp_path / "a.xml").as_uri(), "world"),
         ("Remote", "https://example.org/feed", None),
     ]
+    # The published sources.opml: what republishes a local file is the hub's feed of its group.
+    home = "http://feeds.test/"
+    published = parse_opml(render_opml(settings, {}, local=LocalSources.THROUGH_HUB))
+    assert [(s.title, s.url, s.html_url, s.category_slug) for s in published] == [
+        ("Local (through test hub: World)", "http://feeds.test/world/atom.xml", home, "world"),
+        ("Remote", "https://example.org/feed", None, None),
+    ]
+    assert str(tmp_path) not in render_opml(settings, {}, local=LocalSources.THROUGH_HUB).decode()
 
 
 def test_parse_opml_reads_other_readers_exports() -> None:

@@ -175,7 +175,7 @@ def test_failing_sources_are_recorded_and_others_published(
     assert states["Broken"].last_status == 500
     assert "HTTP 500" in (states["Broken"].last_error or "")
     assert states["Garbage"].health is SourceHealth.FAILING
-    assert "not an RSS or Atom feed" in (states["Garbage"].last_error or "")
+    assert "not an RSS, Atom or JSON feed" in (states["Garbage"].last_error or "")
     assert states["OpenVoiceNews U.S."].health is SourceHealth.OK
     titles = [e.title for e in atom_entries(hub.settings.hub.output_dir / "all" / "atom.xml")]
     assert SEED_TITLE in titles and len(titles) == 10
@@ -273,7 +273,7 @@ def test_a_feed_that_is_not_well_formed_keeps_what_parsed(
     summary = hub.run_once()
     assert summary.failed == 0 and summary.new_entries == 5
     (state,) = hub.store.source_states()
-    assert state.health is SourceHealth.OK
+    assert state.health is SourceHealth.WARNING
     assert "not well formed" in (state.last_error or "")
 
 

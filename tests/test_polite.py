@@ -405,7 +405,7 @@ def test_410_stops_polling_keeps_entries_and_sources_retry_resumes_it(
     retried = run_feedhub("--config", config, "sources", "retry", "Gone")
     assert retried.returncode == 0, retried.stderr
     unknown = run_feedhub("--config", config, "sources", "retry", "Nope")
-    assert unknown.returncode == 1 and unknown.stderr.count("\n") == 1
+    assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1
     assert "no source is named" in unknown.stderr
     feed_server.route("/gone", Reply.feed(rss("Gone")))
     hub.run_once()
@@ -570,6 +570,9 @@ STATUS_KEYS = [
     "failures",
     "last_error",
     "next_due",
+    "push",
+    "held_by",
+    "held_until",
 ]
 
 
@@ -607,6 +610,9 @@ def test_status_shows_every_source_and_exits_1_when_one_is_failing(
         "failures": 0,
         "last_error": None,
         "next_due": None,
+        "push": False,
+        "held_by": None,
+        "held_until": None,
     }
     for key in ("last_attempt", "last_success", "next_due"):
         assert datetime.fromisoformat(by_name["Good"][key]).tzinfo == UTC

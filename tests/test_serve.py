@@ -377,3 +377,24 @@ def test_without_metrics_callable_metrics_is_404_and_close_stops_the_server(
     assert not thread.is_alive()
     with pytest.raises(ConnectionRefusedError):
         request(server.effective_port, "/")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/"), ("GET", "/news/atom.xml"), ("GET", "/missing.xml"), ("POST", "/")],
+)
+def test_every_response_forbids_scripts_framing_and_referrers(
+    site: Site, method: str, path: str
+) -> None:
+    headers = request(site.port, path, method=method).headers
+    policy = {
+        directive.split()[0]: directive.split()[1:]
+        for directive in headers["content-security-policy"].split(";")
+        if directive.strip()
+    }
+    assert policy["default-src"] == ["'none'"]
+    assert "script-src" not in policy  # so default-src 'none' forbids every script
+    assert policy["frame-ancestors"] == ["'none'"]
+    assert headers["x-frame-options"] == "DENY"
+    assert headers["referrer-policy"] == "no-referrer"
+    assert headers["x-content-type-options"] == "nosniff"

@@ -10,9 +10,6 @@ dead worker's leases run out.
 from __future__ import annotations
 
 import logging
-import os
-import secrets
-import socket
 import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -22,6 +19,7 @@ from datetime import datetime, timedelta
 from feedhub.core.clock import Clock
 from feedhub.core.errors import StoreError
 from feedhub.core.models import SourceState
+from feedhub.store.claims import this_worker
 from feedhub.store.facade import Store
 
 log = logging.getLogger(__name__)
@@ -34,7 +32,8 @@ class Claims:
         self.store = store
         self.lease = lease
         self.clock = clock
-        self.owner = worker_name()
+        self.holder = this_worker()
+        self.owner = self.holder.name
 
     def take(
         self, limit: int, everything: bool, *, started: datetime, busy: Counter[str]
@@ -75,8 +74,3 @@ class Claims:
         finally:
             done.set()
             renewing.join()
-
-
-def worker_name() -> str:
-    """Who holds a claim: the host, the process, and a random part for a restarted process."""
-    return f"{socket.gethostname()[:150]} pid {os.getpid()} {secrets.token_hex(4)}"

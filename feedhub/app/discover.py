@@ -1,9 +1,8 @@
 """Find the feeds a URL offers: the URL itself when it is a feed, else a web page's feeds.
 
-A page declares its feeds with `<link rel="alternate" type="application/rss+xml">`
-(or Atom, or JSON Feed) in its head; when it declares none, the usual feed paths
-of its site (/feed, /rss.xml, ...) are fetched and kept when they parse as feeds.
-Only http(s) links are followed from a page, never local files.
+A page's own feed links are read by `feedhub.parse.htmlpage`; when it declares
+none, the usual feed paths of its site (/feed, /rss.xml, ...) are fetched and kept
+when they parse as feeds. Only http(s) links are followed from a page, never local files.
 """
 
 from __future__ import annotations
@@ -12,23 +11,15 @@ import logging
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
-import lxml.html
-from lxml import etree
-
 from feedhub.core.errors import ParseError, SourceError
 from feedhub.core.models import FeedDocument, Fetched
 from feedhub.fetch.client import Fetcher, FetchRequest
 from feedhub.parse.document import parse_document
+from feedhub.parse.htmlpage import is_html_page, page_feeds
 
 log = logging.getLogger(__name__)
 
-FEED_TYPES = {
-    "application/rss+xml": "RSS",
-    "application/atom+xml": "Atom",
-    "application/feed+json": "JSON Feed",
-}
-COMMON_PATHS = ("/feed", "/rss.xml", "/atom.xml", "/feed.xml", "/index.xml", "/rss")
-_HTML_TYPES = ("text/html", "application/xhtml+xml")
+COMMON_PATHS = ("/feed", "/rss.xml", "/atom.xml", "/feed.xml", "/index.xml", "/rss", "/feed.json")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +45,12 @@ class Discovery:
 class Discoverer:
     """Fetch URLs with the config's fetch settings and tell feeds from pages."""
 
-    def __init__(self, fetcher: Fetcher, *, allow_private: bool) -> None:
+    def __init__(
+        self, fetcher: Fetcher, *, allow_private: bool, private_host: str | None = None
+    ) -> None:
         self.fetcher = fetcher
         self.allow_private = allow_private
+        self.private_host = private_host  # a host allowed on a private network anyway
 
     def discover(self, url: str) -> Discovery:
         """The feeds `url` offers; SourceError when it cannot be fetched."""
@@ -92,7 +86,12 @@ class Discoverer:
         return list(found.values())
 
     def _fetch(self, url: str, *, allow_file: bool) -> Fetched:
-        request = FetchRequest(url, allow_private=self.allow_private, allow_file=allow_file)
+        request = FetchRequest(
+            url,
+            allow_private=self.allow_private,
+            private_host=self.private_host,
+            allow_file=allow_file,
+        )
         outcome = self.fetcher.fetch(request)
         assert isinstance(outcome, Fetched), "no validators were sent, so no 304"
         return outcome
@@ -100,32 +99,8 @@ class Discoverer:
 
 def declared_feeds(html: bytes, page_url: str) -> list[FoundFeed]:
     """The feeds a page declares in `<link rel="alternate">`, hrefs made absolute."""
-    try:
-        root = lxml.html.document_fromstring(html)
-    except (etree.ParserError, ValueError):  # empty or not HTML at all
-        return []
-    base = page_url
-    for element in root.iter("base"):
-        if href := (element.get("href") or "").strip():
-            base = urljoin(page_url, href)
-            break
-    found: dict[str, FoundFeed] = {}
-    for link in root.iter("link"):
-        rel = (link.get("rel") or "").lower().split()
-        media_type = (link.get("type") or "").split(";")[0].strip().lower()
-        href = (link.get("href") or "").strip()
-        if "alternate" not in rel or media_type not in FEED_TYPES or not href:
-            continue
-        url = urljoin(base, href)
-        if urlsplit(url).scheme in ("http", "https"):
-            title = " ".join((link.get("title") or "").split()) or None
-            found.setdefault(url, FoundFeed(url, title, FEED_TYPES[media_type]))
-    return list(found.values())
+    return [FoundFeed(feed.url, feed.title, feed.kind) for feed in page_feeds(html, page_url)]
 
 
 def _is_html(fetched: Fetched) -> bool:
-    content_type = fetched.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type:
-        return content_type in _HTML_TYPES
-    start = fetched.body[:512].lstrip().lower()
-    return start.startswith((b"<!doctype html", b"<html"))
+    return is_html_page(fetched.body, fetched.headers.get("content-type"))

@@ -16,7 +16,8 @@ from collections.abc import Callable
 
 from feedhub.app.claims import Claims
 from feedhub.app.metrics import PollMetrics
-from feedhub.app.poll import Poll, PollSteps, PollSummary
+from feedhub.app.poll import Poll, PollSteps, PollSummary, Progress
+from feedhub.app.websub import WebSub
 from feedhub.config.settings import Settings, SourceSettings
 from feedhub.core.clock import Clock, system_clock
 from feedhub.fetch.client import Fetcher
@@ -25,7 +26,7 @@ from feedhub.parse.pool import Parser
 from feedhub.publish.catalog import feeds_of
 from feedhub.publish.health import health_feed_path, publish_health
 from feedhub.publish.publisher import feeds_are_current, missing_outputs, publish, site_is_current
-from feedhub.rules import neardup
+from feedhub.rules import neardup, websub
 from feedhub.rules.publishing import PublishPlan, plan_publish, site_may_differ
 from feedhub.rules.routing import Routable, Router, routing_digest
 from feedhub.rules.schedule import Timing
@@ -57,8 +58,10 @@ class Hub:
             DocumentLimits(settings.fetch.max_entries_per_document, settings.fetch.max_field_bytes)
         )
         self.claims = Claims(store, settings.schedule.lease, clock)
+        self.holder = self.claims.holder  # whose claims this hub's polls hold
         self._sources = {source.url: source for source in settings.sources}
         self._first_publish = True  # until the outputs were checked against the settings
+        self.websub = WebSub(settings, store, self.fetcher, clock)
 
     def close(self) -> None:
         self.fetcher.close()
@@ -72,17 +75,30 @@ class Hub:
             log.info("routing changed: stored entries moved into their new categories")
 
     def run_once(
-        self, *, everything: bool = False, stop: threading.Event | None = None
+        self,
+        *,
+        everything: bool = False,
+        stop: threading.Event | None = None,
+        progress: Progress | None = None,
     ) -> PollSummary:
-        """Poll what is due (everything, if asked), then republish what changed."""
-        summary = self.poll(everything=everything, stop=stop)
+        """Poll what is due (everything, if asked), then republish what changed, then
+        WebSub's work: deliveries of the changed feeds, subscriptions to sources' hubs."""
+        self.websub.refresh()
+        summary = self.poll(everything=everything, stop=stop, progress=progress)
         prune_if_due(self.store, self.settings.hub, self.clock())
         summary.published = self.publish_changed(polled=summary.polled > 0)
         if summary.health_events or not health_feed_path(self.settings).exists():
-            publish_health(self.store, self.settings)
+            publish_health(self.store, self.settings, self.clock())
+        self.websub.run()
         return summary
 
-    def poll(self, *, everything: bool = False, stop: threading.Event | None = None) -> PollSummary:
+    def poll(
+        self,
+        *,
+        everything: bool = False,
+        stop: threading.Event | None = None,
+        progress: Progress | None = None,
+    ) -> PollSummary:
         """Poll the due sources (every scheduled one, with `everything`): see `Poll.run`."""
         steps = PollSteps(
             settings=self.settings,
@@ -95,9 +111,10 @@ class Hub:
             claims=self.claims,
             sources=self._sources,
             timing=self.timing,
+            websub=self.websub,
             neardup=neardup.policy_of(self.settings),
         )
-        return Poll(steps).run(everything=everything, stop=stop)
+        return Poll(steps).run(everything=everything, stop=stop, progress=progress)
 
     def publish_changed(self, *, polled: bool) -> list[str]:
         """Publish what `feedhub.rules.publishing` decides; return the feeds republished."""
@@ -127,7 +144,7 @@ class Hub:
 
     def publish_all(self) -> None:
         publish(self.store, self.settings)
-        publish_health(self.store, self.settings)
+        publish_health(self.store, self.settings, self.clock())
 
     def _feed_slugs(self) -> set[str]:
         return {feed.slug for feed in feeds_of(self.settings)}
@@ -140,7 +157,11 @@ class Hub:
         """The schedule rules for `source`, with a fresh random draw for its jitter."""
         schedule = self.settings.schedule
         return Timing(
-            interval=self.settings.source_interval(source),
+            interval=websub.poll_interval(
+                self.settings.source_interval(source),
+                schedule.max_interval,
+                pushed=self.websub.is_pushing(source.url),
+            ),
             min_interval=schedule.min_interval,
             max_interval=schedule.max_interval,
             spread=self.draw(),

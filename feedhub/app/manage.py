@@ -2,8 +2,9 @@
 
 They connect feed discovery (`feedhub.app.discover`), OPML (`feedhub.publish.opml`) and
 config editing (`feedhub.config.edit`); the config file is the only thing they
-change. Refusals (duplicates, unknown categories, URLs that are no feed) are
-one line and exit 2, with nothing written.
+change. Refusals (duplicates, unknown categories, URLs that are no feed, answer
+4xx or are on a private network without --allow-private-networks) are one line
+and exit 2, with nothing written; a URL that cannot be reached now exits 1.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -24,14 +26,17 @@ from feedhub.config.settings import Settings
 from feedhub.core.errors import (
     EditRefused,
     FeedhubError,
+    HTTPStatusError,
     OpmlError,
     ParseError,
+    PrivateAddressRefused,
     SourceError,
     StoreError,
 )
 from feedhub.core.files import write_atomically
+from feedhub.core.text import counted
 from feedhub.fetch.client import Fetcher
-from feedhub.publish.opml import OpmlSource, parse_opml, render_opml
+from feedhub.publish.opml import OpmlSource, local_sources, parse_opml, render_opml
 from feedhub.store.facade import Store
 
 log = logging.getLogger(__name__)
@@ -50,6 +55,13 @@ log = logging.getLogger(__name__)
 @click.option("--interval", metavar="DURATION", help='How often to poll it, like "15m".')
 @click.option("--no-check", is_flag=True, help="Add the URL as given, without fetching it.")
 @click.option(
+    "--allow-private-networks",
+    "allow_private",
+    is_flag=True,
+    help="The URL's host is on a loopback or private network (a LAN server): allow it "
+    "for this source (allow_private_networks = true).",
+)
+@click.option(
     "--pick",
     type=click.IntRange(min=1),
     metavar="N",
@@ -63,20 +75,29 @@ def sources_add(
     categories: tuple[str, ...],
     interval: str | None,
     no_check: bool,
+    allow_private: bool,
     pick: int | None,
 ) -> None:
     """Add a source to the config: a feed's URL, or a web page whose feeds are discovered."""
     editor = ConfigEditor(context.path)
-    wanted = NewSource(editor.written_url(url), name, categories=categories, interval=interval)
+    wanted = NewSource(
+        editor.written_url(url),
+        name,
+        categories=categories,
+        interval=interval,
+        allow_private_networks=allow_private,
+    )
     editor.refuse_conflicts(wanted)  # before any fetching
     if no_check:
         if pick is not None:
             raise EditRefused("--pick chooses among the feeds a page offers; drop --no-check")
         added = wanted
     else:
-        found, page = _choose(editor.settings, editor.resolve(wanted.url), pick)
+        resolved = editor.resolve(wanted.url)
+        private_host = urlsplit(resolved).hostname if allow_private else None
+        found, page = _choose(editor.settings, resolved, pick, private_host)
         url_to_write = found.url if page else wanted.url
-        added = NewSource(url_to_write, name, found.title, categories, interval)
+        added = replace(wanted, url=url_to_write, title=found.title)
     added_name = editor.add_source(added)
     editor.save()
     click.echo(f"added {added_name!r} ({added.url}) to {context.path}")
@@ -93,9 +114,12 @@ def sources_remove(context: Context, source: str) -> None:
     click.echo(f"removed {removed.name!r} ({removed.url}) from {context.path}")
 
 
-def _choose(settings: Settings, url: str, pick: int | None) -> tuple[FoundFeed, bool]:
-    """The feed to add for `url` (itself, or one its page offers) with its document."""
-    with _discoverer(settings) as discoverer:
+def _choose(
+    settings: Settings, url: str, pick: int | None, private_host: str | None
+) -> tuple[FoundFeed, bool]:
+    """The feed to add for `url` (itself, or one its page offers) with its document;
+    `private_host` may be on a private network."""
+    with _discoverer(settings, private_host) as discoverer:
         discovery = _discover(discoverer, url)
         feeds = discovery.feeds
         if not feeds:
@@ -114,7 +138,8 @@ def _choose(settings: Settings, url: str, pick: int | None) -> tuple[FoundFeed, 
             except ParseError as error:
                 raise EditRefused(f"{error} (linked from {url}); give a feed's own URL") from None
             except SourceError as error:
-                raise FeedhubError(f"{error} (linked from {url}); give a feed's own URL") from None
+                message = f"{error} (linked from {url}); give a feed's own URL"
+                raise _refusal(error, message) from None
             found = FoundFeed(found.url, document.title or found.title, found.kind, document)
     if discovery.page:
         click.echo(f"found the feed {found.url} on the page {url}")
@@ -122,10 +147,12 @@ def _choose(settings: Settings, url: str, pick: int | None) -> tuple[FoundFeed, 
 
 
 @contextmanager
-def _discoverer(settings: Settings) -> Iterator[Discoverer]:
+def _discoverer(settings: Settings, private_host: str | None) -> Iterator[Discoverer]:
     fetcher = Fetcher(settings.fetch)
     try:
-        yield Discoverer(fetcher, allow_private=settings.fetch.allow_private_networks)
+        yield Discoverer(
+            fetcher, allow_private=settings.fetch.allow_private_networks, private_host=private_host
+        )
     finally:
         fetcher.close()
 
@@ -134,7 +161,19 @@ def _discover(discoverer: Discoverer, url: str) -> Discovery:
     try:
         return discoverer.discover(url)
     except SourceError as error:
-        raise FeedhubError(f"{error}; check the URL, or add it unchecked with --no-check") from None
+        raise _refusal(
+            error, f"{error}; check the URL, or add it unchecked with --no-check"
+        ) from None
+
+
+def _refusal(error: SourceError, message: str) -> FeedhubError:
+    """Exit 2 for what trying again will not change (4xx: the URL is wrong), else 1."""
+    if isinstance(error, PrivateAddressRefused):
+        return EditRefused(f"{error}; if it is yours, add it with --allow-private-networks")
+    # 408 (a timeout) and 429 (too many requests) pass; other 4xx say the URL is wrong.
+    if isinstance(error, HTTPStatusError) and 400 <= error.status < 500:
+        return FeedhubError(message) if error.status in (408, 429) else EditRefused(message)
+    return FeedhubError(message)
 
 
 def _nothing_found(discovery: Discovery) -> str:
@@ -143,7 +182,7 @@ def _nothing_found(discovery: Discovery) -> str:
             f"{discovery.url} is a web page that declares no feed, and there is none at "
             f"{', '.join(COMMON_PATHS)}; give the URL of the feed itself"
         )
-    return f"{discovery.problem}; give the URL of an RSS or Atom feed, or use --no-check"
+    return f"{discovery.problem}; give the URL of an RSS, Atom or JSON Feed, or use --no-check"
 
 
 def _count(feeds: tuple[FoundFeed, ...]) -> str:
@@ -215,14 +254,24 @@ def _categories(editor: ConfigEditor, items: list[OpmlSource]) -> tuple[str, ...
 @click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.pass_obj
 def opml_export(context: Context, file: Path | None) -> None:
-    """Write the sources as OPML 2.0 to FILE, or to standard output."""
+    """Write the sources as OPML 2.0 to FILE, or to standard output; local files are left
+    out (their paths mean nothing to another reader), and the command says so."""
     settings = context.settings()
     document = render_opml(settings, _site_links(settings))
+    left_out = local_sources(settings)
     if file is None:
         sys.stdout.buffer.write(document)
     else:
         write_atomically(file, document)
-        click.echo(f"wrote {len(settings.sources)} sources to {file}")
+        written = len(settings.sources) - len(left_out)
+        click.echo(f"wrote {written} of {counted(len(settings.sources), 'source')} to {file}")
+    if left_out:
+        names = ", ".join(repr(source.name) for source in left_out)
+        click.echo(
+            f"left out {counted(len(left_out), 'local file')} ({names}): a path on this machine "
+            "means nothing to another reader; the hub's own feeds carry their entries",
+            err=file is None,
+        )
 
 
 def _site_links(settings: Settings) -> dict[str, str]:

@@ -20,10 +20,12 @@ from functools import partial
 
 from feedhub.app.claims import Claims
 from feedhub.app.metrics import PollMetrics
+from feedhub.app.websub import WebSub
 from feedhub.config.settings import Settings, SourceSettings
 from feedhub.core.clock import Clock
-from feedhub.core.errors import SourceError
+from feedhub.core.errors import FetchStopped, SourceError
 from feedhub.core.models import Fetched, FetchOutcome, HealthChange, PollResult, SourceState
+from feedhub.core.text import counted
 from feedhub.fetch.client import Fetcher, FetchRequest
 from feedhub.parse.pool import Parser, body_hash
 from feedhub.rules import dedupe, neardup, schedule
@@ -34,6 +36,8 @@ from feedhub.store.entries import RoutedEntry
 from feedhub.store.facade import Store
 
 log = logging.getLogger(__name__)
+
+Progress = Callable[["PollSummary"], None]
 
 
 @dataclass(slots=True)
@@ -62,6 +66,7 @@ class PollSteps:
     claims: Claims
     sources: Mapping[str, SourceSettings]  # the configured sources, by URL
     timing: Callable[[SourceSettings], Timing]
+    websub: WebSub  # pushed documents stand in for fetches; what a poll saw may subscribe
     neardup: neardup.Policy = neardup.DEFAULT_POLICY  # which sources' stories may merge
 
 
@@ -71,9 +76,17 @@ class Poll:
     def __init__(self, steps: PollSteps) -> None:
         self.steps = steps
         self.summary = PollSummary()
-        self.unrecorded = Unrecorded(steps.store, limit=steps.settings.fetch.concurrency)
+        self.unrecorded = Unrecorded(
+            steps.store, limit=steps.settings.fetch.concurrency, owner=steps.claims.owner
+        )
 
-    def run(self, *, everything: bool = False, stop: threading.Event | None = None) -> PollSummary:
+    def run(
+        self,
+        *,
+        everything: bool = False,
+        stop: threading.Event | None = None,
+        progress: Progress | None = None,
+    ) -> PollSummary:
         """Claim, fetch and store until nothing is due or `stop` is set.
 
         Up to two batches are in hand, topped up as results are stored, each claim spread
@@ -81,7 +94,8 @@ class Poll:
         stored in the order the sources were claimed, not as fetches finish, so which
         source an article shared by several is credited to is reproducible. The claims
         are renewed while the poll lasts. On `stop`, fetches in flight finish and are
-        stored; the others' claims are given back.
+        stored (unless `Fetcher.stop` cut them short); the others' claims are given back.
+        `progress` sees the summary after each source.
         """
         steps = self.steps
         batch = steps.settings.fetch.concurrency
@@ -105,6 +119,8 @@ class Poll:
                 if not future.done() and self.unrecorded.worth_storing():
                     self.unrecorded.store()  # while the fetch finishes
                 self._process(state, future)
+                if progress is not None:
+                    progress(self.summary)
             steps.claims.give_back(state.id for state, future in in_hand if future.cancel())
             for state, future in in_hand:
                 if not future.cancelled():
@@ -126,7 +142,7 @@ class Poll:
         outcome: FetchOutcome | SourceError
         try:
             with steps.metrics.timing():
-                outcome = steps.fetcher.fetch(request)
+                outcome = steps.websub.take_push(state) or steps.fetcher.fetch(request)
         except SourceError as error:
             outcome = error
         steps.metrics.fetched(outcome)
@@ -136,10 +152,13 @@ class Poll:
 
     def _process(self, state: SourceState, future: Future[FetchOutcome | SourceError]) -> None:
         steps = self.steps
+        outcome = future.result()
+        if isinstance(outcome, FetchStopped):
+            self.unrecorded.give_back(state.id)  # not the source's failure: poll it next run
+            return
         self.summary.polled += 1
         source = self._source(state)
         timing = steps.timing(source)
-        outcome = future.result()
         now = steps.clock()
         if isinstance(outcome, SourceError):
             self._record(state, schedule.after_failure(state, outcome, now, timing))
@@ -149,7 +168,7 @@ class Poll:
         if not isinstance(outcome, Fetched) or digest == state.body_hash:
             # Nothing new: no parse, no entries written, nothing to republish.
             self._record(state, succeeded(feed_hint_seconds=state.feed_hint_seconds))
-            log.info(
+            log.debug(
                 "%s: %s",
                 state.name,
                 "not modified (304)" if digest is None else "unchanged body",
@@ -158,7 +177,8 @@ class Poll:
         try:
             parsed = steps.parser.finish(state.id, outcome)
         except SourceError as error:
-            self._record(state, schedule.after_failure(state, error, now, timing))
+            failed = schedule.after_failure(state, error, now, timing, answered=outcome.status)
+            self._record(state, failed)
             return
         document = parsed.document
         routed = [
@@ -167,18 +187,20 @@ class Poll:
         ]
         result = succeeded(feed_hint_seconds=schedule.feed_hint(document))
         if document.warning:
-            result = schedule.with_warning(result, document.warning)
+            result = schedule.with_warning(state, result, document)
         report = steps.store.store_entries(
             state, routed, result, now, site_link=document.link, policy=steps.neardup
         )
+        steps.websub.noticed(state, document, new_entries=report.new)
         self._note(result)
         self.summary.new_entries += report.new
         self.summary.updated_entries += report.updated
         steps.metrics.stored(report.new, report.updated)
-        log.info(
-            "%s: %d entries, %d new, %d updated%s",
+        log.log(
+            logging.INFO if report.new or report.updated or document.warning else logging.DEBUG,
+            "%s: %s, %d new, %d updated%s",
             state.name,
-            len(routed),
+            counted(len(routed), "entry", "entries"),
             report.new,
             report.updated,
             f" ({document.warning})" if document.warning else "",
@@ -192,8 +214,8 @@ class Poll:
         """Note a poll that brought no entries (a failure, a wait, a 304, an unchanged body)."""
         self.unrecorded.add(state.id, result)
         self._note(result)
-        if result.last_success != result.last_attempt:
-            log.warning("%s: %s", state.name, result.last_error)
+        if result.last_success != result.last_attempt and not result.events:
+            log.warning("%s: %s", state.name, result.last_error)  # else the event says it
 
     def _note(self, result: PollResult) -> None:
         if result.health.troubled:
@@ -214,10 +236,15 @@ class Unrecorded:
     their claims run out.
     """
 
-    def __init__(self, store: Store, *, limit: int) -> None:
+    def __init__(self, store: Store, *, limit: int, owner: str) -> None:
         self._store = store
         self._limit = limit
+        self._owner = owner
         self._polls: list[tuple[int, PollResult]] = []
+        self._given_back: list[int] = []  # claims of fetches cut short by a stop
+
+    def give_back(self, source_id: int) -> None:
+        self._given_back.append(source_id)
 
     def add(self, source_id: int, result: PollResult) -> None:
         self._polls.append((source_id, result))
@@ -231,3 +258,6 @@ class Unrecorded:
         if self._polls:
             self._store.record_polls(self._polls)
             self._polls = []
+        if self._given_back:
+            self._store.release_sources(self._owner, self._given_back)
+            self._given_back = []

@@ -25,6 +25,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from feedhub.app.hub import Hub
 from feedhub.config.settings import Settings, SourceSettings, load_config
 from feedhub.core.errors import ConfigError
+from feedhub.core.text import counted
 from feedhub.rules import schedule
 
 log = logging.getLogger(__name__)
@@ -70,9 +71,10 @@ class Daemon:
         """Block until SIGTERM/SIGINT; return the exit code."""
         self._install_signal_handlers()
         self.hub.sync_sources()
+        self.hub.store.free_gone_claims(self.hub.holder)  # of a killed run on this machine
         log.info(
-            "feedhub daemon started: %d sources, tick every %gs",
-            len(self.hub.settings.sources),
+            "feedhub daemon started: %s, tick every %gs",
+            counted(len(self.hub.settings.sources), "source"),
             self.hub.settings.schedule.tick.total_seconds(),
         )
         started_with = self.hub
@@ -142,7 +144,7 @@ class Daemon:
                     seconds=settings.schedule.tick.total_seconds(), timezone=UTC
                 ),
             )
-        log.info("config reloaded: %d sources", len(settings.sources))
+        log.info("config reloaded: %s", counted(len(settings.sources), "source"))
         return True
 
     def _tick(self) -> None:

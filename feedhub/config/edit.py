@@ -34,6 +34,7 @@ from feedhub.config.settings import (
     parse_toml,
     read_config_text,
     resolve_source_url,
+    unique_name,
     validate_config,
 )
 from feedhub.core.errors import ConfigError, EditRefused
@@ -47,10 +48,11 @@ class NewSource:
     """A source to add, as the user asked for it."""
 
     url: str  # as it will be written in the config
-    name: str | None = None  # None: `title`, else the URL's host, made unique
+    name: str | None = None  # None: `title`, else the URL's host and path, made unique
     title: str | None = None  # the feed's own title, when it was fetched
     categories: tuple[str, ...] = ()
     interval: str | None = None
+    allow_private_networks: bool = False  # its own host may be on a private network
 
 
 def slugify(title: str) -> str:
@@ -76,6 +78,11 @@ class ConfigEditor:
         self.settings = settings
         # In document order, so a source's position is its index among the [[sources]] tables.
         self._sources = list(settings.sources)
+        # The first source with each URL and name: lookups stay O(1) as an import adds many.
+        self._by_url: dict[str, SourceSettings] = {}
+        self._by_name: dict[str, SourceSettings] = {}
+        for source in self._sources:
+            self._index(source)
         self._categories = {slug: c.title for slug, c in settings.categories.items()}
 
     @property
@@ -106,18 +113,14 @@ class ConfigEditor:
         return os.fspath(absolute)
 
     def unique_name(self, url: str, preferred: str | None) -> str:
-        """`preferred` (a feed's title) or the URL's host, made unique with " (2)", " (3)"..."""
+        """`preferred` (a feed's title) or the name config loading gives an unnamed source
+        (`default_source_name`), made unique with " (2)", " (3)"..."""
         base = " ".join((preferred or "").split()) or default_source_name(self.resolve(url))
-        name, number = base, 1
-        while self._named(name):
-            number += 1
-            name = f"{base} ({number})"
-        return name
+        return unique_name(base, {source.name for source in self._sources})
 
     def source_with_url(self, url: str) -> SourceSettings | None:
         """The source that already polls `url` (as written in the config), if one does."""
-        resolved = self.resolve(url)
-        return next((source for source in self._sources if source.url == resolved), None)
+        return self._by_url.get(self.resolve(url))
 
     def refuse_conflicts(self, source: NewSource) -> None:
         """Raise EditRefused when `source` duplicates one, or names what does not exist."""
@@ -156,10 +159,12 @@ class ConfigEditor:
             values["categories"] = list(source.categories)
         if source.interval is not None:
             values["interval"] = source.interval
+        if source.allow_private_networks:
+            values["allow_private_networks"] = True
         self._append("sources", values)
-        self._sources.append(
-            SourceSettings.model_construct(url=self.resolve(source.url), name=name)
-        )
+        added = SourceSettings.model_construct(url=self.resolve(source.url), name=name)
+        self._sources.append(added)
+        self._index(added)
         return name
 
     def category_for(self, title: str, slug: str | None = None) -> str:
@@ -209,6 +214,9 @@ class ConfigEditor:
         else:
             raise ConfigError([f"{self.path}: sources: expected [[sources]] tables"])
         del self._sources[index]
+        self._by_url, self._by_name = {}, {}
+        for source in self._sources:
+            self._index(source)
         return found
 
     def render(self) -> str:
@@ -223,7 +231,11 @@ class ConfigEditor:
         return settings
 
     def _named(self, name: str) -> SourceSettings | None:
-        return next((source for source in self._sources if source.name == name), None)
+        return self._by_name.get(name)
+
+    def _index(self, source: SourceSettings) -> None:
+        self._by_url.setdefault(source.url, source)
+        self._by_name.setdefault(source.name, source)
 
     def _with_url_as_given(self, text: str) -> SourceSettings | None:
         """The source with this URL, as the config writes it or as typed in this folder."""
@@ -254,13 +266,22 @@ class ConfigEditor:
             assert isinstance(existing, Table)
             existing.append(key, new)
         if isinstance(new, Table):
-            # One blank line before the new header, whatever tomlkit put there: find the
-            # header with a marker (NUL cannot occur in TOML) and count the line ends above it.
-            new.trivia.indent = "\0"
-            text = self.render()
-            head = text[: text.index("\0")]
-            line_ends = len(head) - len(head.rstrip("\n"))
-            new.trivia.indent = "\n" * max(0, 2 - line_ends) if head.strip() else ""
+            new.trivia.indent = _blank_line_before(self, new, last)
+
+
+def _blank_line_before(editor: ConfigEditor, new: Table, last: Item | None) -> str:
+    """The indent that leaves one blank line before `new`'s header, whatever tomlkit put
+    there. After a table of the same section, only that table's text is read (rendering
+    the whole file for each table an import adds would make imports quadratic); else the
+    header is found with a marker (NUL cannot occur in TOML) in the whole rendering."""
+    if isinstance(last, Table):
+        head = last.as_string()
+    else:
+        new.trivia.indent = "\0"
+        text = editor.render()
+        head = text[: text.index("\0")]
+    line_ends = len(head) - len(head.rstrip("\n"))
+    return "\n" * max(0, 2 - line_ends) if head.strip() else ""
 
 
 def _move_trailing_trivia(last: Table, new: Table) -> None:

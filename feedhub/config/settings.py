@@ -9,73 +9,39 @@ against the config file's folder.
 from __future__ import annotations
 
 import contextlib
-import difflib
-import json
 import os
 import re
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence, Set
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
-from pydantic_core import ErrorDetails
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from feedhub import __version__
+from feedhub.config.durations import Duration, format_duration
+from feedhub.config.durations import parse_duration as parse_duration  # where callers look
+from feedhub.config.problems import describe, key_part, known_list, source_where
+from feedhub.config.websub import WebSubSettings
 from feedhub.core.errors import ConfigError
 
 DEFAULT_CONFIG_NAME = "feedhub.toml"
 CONFIG_ENV_VAR = "FEEDHUB_CONFIG"
 RESERVED_SLUGS = frozenset({"all", "metrics"})
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_LONGEST_SECONDS = 100 * 366 * 86400
-DURATION_HINT = 'write a number and a unit, like "90s", "15m", "2h" or "1d"'
-
-
-def parse_duration(value: object) -> timedelta:
-    """'90s', '15m', '2h', '1d' (or a number of seconds) as a positive timedelta."""
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        # Clamped first: an integer too large for a float would overflow (NaN ends up at -1).
-        seconds = float(max(-1, min(value, _LONGEST_SECONDS + 1)))
-    elif isinstance(value, str) and (match := _DURATION.match(value)):
-        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    else:
-        raise ValueError(f"{value!r} is not a duration; {DURATION_HINT}")
-    if seconds <= 0:
-        raise ValueError(f"{value!r} is not a positive duration; {DURATION_HINT}")
-    if seconds > _LONGEST_SECONDS:  # timedelta cannot hold much more
-        raise ValueError(f"{value!r} is longer than 100 years; {DURATION_HINT}")
-    return timedelta(seconds=seconds)
-
-
-def format_duration(value: timedelta) -> str:
-    seconds = int(value.total_seconds())
-    for unit in ("d", "h", "m"):
-        if seconds % _UNIT_SECONDS[unit] == 0 and seconds >= _UNIT_SECONDS[unit]:
-            return f"{seconds // _UNIT_SECONDS[unit]}{unit}"
-    return f"{seconds}s"
-
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+_SLUG = re.compile(r"[a-z0-9][a-z0-9-]*")
 
 
 class _Settings(BaseModel):
@@ -156,20 +122,16 @@ class ScheduleSettings(_Settings):
     # them every third of it): a dead worker's sources wait this long for another worker.
     lease: Duration = timedelta(minutes=2)
 
-    @model_validator(mode="after")
-    def _ordered(self) -> ScheduleSettings:
-        if self.min_interval > self.max_interval:
-            raise ValueError(
-                f"min_interval ({format_duration(self.min_interval)}) is longer than "
-                f"max_interval ({format_duration(self.max_interval)}); swap or fix them"
-            )
-        return self
-
 
 class ServeSettings(_Settings):
     enabled: bool = False
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    metrics: bool = True  # false: no /metrics anywhere
+    # Either set: /metrics is served there only, not on the site (the other defaults to
+    # the site's host, or port 9108).
+    metrics_host: str | None = None
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
 
 
 class DedupeSettings(_Settings):
@@ -202,16 +164,44 @@ class SourceSettings(_Settings):
     def _resolve_url(cls, value: str, info: ValidationInfo) -> str:
         return resolve_source_url(value, _base_dir(info))
 
-    @model_validator(mode="after")
-    def _default_name(self) -> SourceSettings:
-        if not self.name:
-            object.__setattr__(self, "name", default_source_name(self.url))
-        return self
-
 
 def default_source_name(url: str) -> str:
-    """The name of a source that has none: its URL's host, or its file's name."""
-    return urlsplit(url).netloc or Path(urlsplit(url).path).name
+    """The name of a source that has none: its URL's host and path ("example.org/feed.xml"),
+    or its file's name. Never the URL's user or password: names are published."""
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        return Path(url2pathname(parts.path)).name
+    host = parts.hostname or ""
+    with contextlib.suppress(ValueError):  # a port out of range: the host alone
+        host += f":{parts.port}" if parts.port else ""
+    return host + parts.path.rstrip("/")
+
+
+def is_slug(text: str) -> bool:
+    """Whether `text` can name a category in URLs and paths: lowercase letters, digits, '-'."""
+    return _SLUG.fullmatch(text) is not None
+
+
+def unique_name(base: str, taken: Set[str]) -> str:
+    """`base`, or `base (2)`, `base (3)`... whichever is not in `taken`."""
+    name, number = base, 1
+    while name in taken:
+        number += 1
+        name = f"{base} ({number})"
+    return name
+
+
+def source_names(given: Sequence[tuple[str | None, str | None]]) -> list[str | None]:
+    """Each source's name from its (name, url): its own, else `default_source_name` made
+    unique among all names, so twenty unnamed feeds of one site get twenty names."""
+    taken = {name for name, _ in given if name}
+    names: list[str | None] = []
+    for name, url in given:
+        if not name and url:
+            name = unique_name(default_source_name(url), taken)
+            taken.add(name)
+        names.append(name or None)
+    return names
 
 
 def resolve_source_url(value: str, base_dir: Path) -> str:
@@ -242,20 +232,19 @@ class Settings(_Settings):
     schedule: ScheduleSettings = ScheduleSettings()
     serve: ServeSettings = ServeSettings()
     dedupe: DedupeSettings = DedupeSettings()
+    websub: WebSubSettings = WebSubSettings()
     categories: dict[str, CategorySettings] = {}
     sources: tuple[SourceSettings, ...] = ()
     path: Path = Path(DEFAULT_CONFIG_NAME)
 
-    @field_validator("categories")
+    @field_validator("sources")
     @classmethod
-    def _slugs(cls, value: dict[str, CategorySettings]) -> dict[str, CategorySettings]:
-        for slug in value:
-            if slug in RESERVED_SLUGS or not _SLUG.match(slug):
-                raise ValueError(
-                    f"category slug {slug!r} is not allowed; use lowercase letters, digits "
-                    "and '-', not 'all' or 'metrics'"
-                )
-        return value
+    def _named(cls, value: tuple[SourceSettings, ...]) -> tuple[SourceSettings, ...]:
+        names = source_names([(source.name, source.url) for source in value])
+        return tuple(
+            source if source.name else source.model_copy(update={"name": name})
+            for source, name in zip(value, names, strict=True)
+        )
 
     def source_interval(self, source: SourceSettings) -> timedelta:
         return source.interval or self.schedule.interval
@@ -323,20 +312,22 @@ def read_config_text(path: Path) -> str:
 
 def validate_config(raw: Mapping[str, Any], path: Path) -> Settings:
     base_dir = path.resolve().parent
+    problems: list[str] = []
+    settings: Settings | None = None
     try:
         # Absent sections are validated too, so their default paths resolve like written ones.
-        sections: dict[str, Any] = {key: {} for key in ("hub", "fetch", "schedule", "serve")}
+        sections: dict[str, Any] = {
+            key: {} for key in ("hub", "fetch", "schedule", "serve", "websub")
+        }
         settings = Settings.model_validate(
             {**sections, **raw, "path": path.resolve()}, context={"base_dir": base_dir}
         )
     except ValidationError as error:
-        problems = [_describe(e, raw) for e in error.errors()]
-        # The sources' cross-checks too, as far as the raw values allow: every problem at once.
-        problems += _source_problems(*_raw_sources(raw, base_dir))
-        raise ConfigError([f"{path}: {problem}" for problem in problems]) from None
-    problems = [f"{path}: {problem}" for problem in _cross_check(settings)]
-    if problems:
-        raise ConfigError(problems)
+        problems = [describe(e, raw, _KEYS) for e in error.errors()]
+    # The checks across keys read the raw values, so they come out with every other problem.
+    problems += _cross_problems(raw, base_dir)
+    if problems or settings is None:
+        raise ConfigError([f"{path}: {problem}" for problem in problems])
     return settings
 
 
@@ -349,35 +340,81 @@ class _SourceFacts:
     categories: tuple[str, ...]
 
 
-def _cross_check(settings: Settings) -> list[str]:
-    facts = [_SourceFacts(s.url, s.name, s.categories) for s in settings.sources]
-    return _source_problems(facts, set(settings.categories))
+def _cross_problems(raw: Mapping[str, Any], base_dir: Path) -> list[str]:
+    categories = _table(raw, "categories")
+    return (
+        [problem for slug in categories if (problem := _slug_problem(str(slug)))]
+        + _order_problems(_table(raw, "schedule"))
+        + _source_problems(_raw_sources(raw, base_dir), {str(slug) for slug in categories})
+    )
 
 
-def _raw_sources(raw: Mapping[str, Any], base_dir: Path) -> tuple[list[_SourceFacts], set[str]]:
-    """The cross-checks' view of a config that did not validate."""
-    categories = raw.get("categories")
-    known = {str(slug) for slug in categories} if isinstance(categories, dict) else set()
+def _table(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = raw.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _slug_problem(slug: str) -> str | None:
+    if slug in RESERVED_SLUGS:
+        return (
+            f"[categories.{key_part(slug)}]: the slug {slug!r} is reserved for the hub's own "
+            "files; choose another name for this table"
+        )
+    if is_slug(slug):
+        return None
+    suggestion = "-".join(re.findall(r"[a-z0-9]+", slug.lower())) or "news"
+    return (
+        f"[categories.{key_part(slug)}]: the slug {slug!r} is not allowed; use only lowercase "
+        f"letters, digits and '-', starting with a letter or digit, like [categories.{suggestion}]"
+    )
+
+
+def _order_problems(schedule: Mapping[str, Any]) -> list[str]:
+    try:
+        low, high = (
+            parse_duration(schedule.get(key, ScheduleSettings.model_fields[key].default))
+            for key in ("min_interval", "max_interval")
+        )
+    except ValueError:  # reported by the validation already
+        return []
+    if low <= high:
+        return []
+    return [
+        f"[schedule].min_interval ({format_duration(low)}) is longer than "
+        f"max_interval ({format_duration(high)}); swap or fix them"
+    ]
+
+
+def _raw_sources(raw: Mapping[str, Any], base_dir: Path) -> list[_SourceFacts]:
+    """The cross-checks' view of the sources, whether or not they validated."""
     sources = raw.get("sources")
     if not isinstance(sources, list):
-        return [], known
-    return [_raw_source(source, base_dir) for source in sources], known
-
-
-def _raw_source(source: object, base_dir: Path) -> _SourceFacts:
-    if not isinstance(source, dict):
-        return _SourceFacts(None, None, ())
-    url = None
-    if isinstance(source.get("url"), str):
-        with contextlib.suppress(ValueError):
-            url = resolve_source_url(source["url"], base_dir)
-    name = source.get("name") or (default_source_name(url) if url else None)
-    categories = source.get("categories")
-    return _SourceFacts(
-        url,
-        name if isinstance(name, str) else None,
-        tuple(c for c in categories if isinstance(c, str)) if isinstance(categories, list) else (),
+        return []
+    tables = [source if isinstance(source, dict) else {} for source in sources]
+    urls = [_raw_url(table, base_dir) for table in tables]
+    given = [table.get("name") for table in tables]
+    names = source_names(
+        [
+            (name if isinstance(name, str) else None, url)
+            for name, url in zip(given, urls, strict=True)
+        ]
     )
+    return [
+        _SourceFacts(url, name, _strings(table.get("categories")))
+        for table, url, name in zip(tables, urls, names, strict=True)
+    ]
+
+
+def _raw_url(source: Mapping[str, Any], base_dir: Path) -> str | None:
+    url = source.get("url")
+    if isinstance(url, str):
+        with contextlib.suppress(ValueError):
+            return resolve_source_url(url, base_dir)
+    return None
+
+
+def _strings(value: object) -> tuple[str, ...]:
+    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
 
 
 def _source_problems(facts: Sequence[_SourceFacts], categories: Set[str]) -> list[str]:
@@ -385,7 +422,7 @@ def _source_problems(facts: Sequence[_SourceFacts], categories: Set[str]) -> lis
     seen_urls: dict[str, int] = {}
     seen_names: dict[str, int] = {}
     for number, source in enumerate(facts, start=1):
-        where = _source_where(number, source.name)
+        where = source_where(number, source.name)
         if source.url in seen_urls:
             problems.append(
                 f"{where}: url {source.url!r} is already source #{seen_urls[source.url]}; "
@@ -402,79 +439,21 @@ def _source_problems(facts: Sequence[_SourceFacts], categories: Set[str]) -> lis
             seen_names.setdefault(source.name, number)
         problems.extend(
             f"{where}: categories: unknown category {slug!r}; "
-            f"add [categories.{_key_part(slug)}] or use one of: {_known(categories)}"
+            f"add [categories.{key_part(slug)}] or use one of: {known_list(categories)}"
             for slug in source.categories
             if slug not in categories
         )
     return problems
 
 
-def _known(categories: Iterable[str]) -> str:
-    return ", ".join(sorted(map(_key_part, categories))) or "(none defined)"
-
-
-def _source_where(number: int, name: str | None) -> str:
-    shown = name if name is None or name.isprintable() else json.dumps(name)
-    return f"sources #{number}" + (f" ({shown})" if shown else "")
-
-
-def _describe(error: ErrorDetails, raw: Mapping[str, Any]) -> str:
-    """One line for one pydantic error: the key, what is wrong, how to fix it."""
-    loc = [part for part in error["loc"] if not str(part).startswith("function-")]
-    key = _key_name(loc, raw)
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        return f"{key}: unknown key{_did_you_mean(loc)}; remove it or fix its spelling"
-    if kind == "missing":
-        return f"{key}: required key is missing; add it"
-    message = error["msg"].removeprefix("Value error, ")
-    if kind in ("value_error", "assertion_error"):
-        return f"{key}: {message}"
-    return f"{key}: {message} (got {error.get('input')!r}); fix the value"
-
-
-def _key_name(loc: Sequence[int | str], raw: Mapping[str, Any]) -> str:
-    if len(loc) >= 2 and loc[0] == "sources" and isinstance(loc[1], int):
-        sources = raw.get("sources")
-        name = None
-        if (
-            isinstance(sources, list)
-            and loc[1] < len(sources)
-            and isinstance(sources[loc[1]], dict)
-        ):
-            name = sources[loc[1]].get("name") or sources[loc[1]].get("url")
-        where = _source_where(loc[1] + 1, str(name) if name else None)
-        rest = ".".join(map(_key_part, loc[2:]))
-        return f"{where}: {rest}" if rest else where
-    if loc and loc[0] == "categories" and len(loc) >= 2:
-        rest = "".join("." + _key_part(part) for part in loc[2:])
-        return f"[categories.{_key_part(loc[1])}]{rest}"
-    if len(loc) >= 2:
-        return f"[{loc[0]}].{'.'.join(map(_key_part, loc[1:]))}"
-    return ".".join(map(_key_part, loc)) or "(top level)"
-
-
-def _key_part(part: int | str) -> str:
-    """A key as written in TOML: bare when it can be, quoted otherwise (so it stays on one line)."""
-    text = str(part)
-    return text if _BARE_KEY.fullmatch(text) else json.dumps(text)
-
-
-_SECTIONS: dict[str, type[BaseModel]] = {
-    "hub": HubSettings,
-    "fetch": FetchSettings,
-    "schedule": ScheduleSettings,
-    "serve": ServeSettings,
-    "categories": CategorySettings,
-    "sources": SourceSettings,
+# Each section's keys ("" for the top level), for "did you mean" on an unknown key.
+_KEYS: dict[str, list[str]] = {
+    "": ["hub", "fetch", "schedule", "serve", "websub", "categories", "sources"],
+    "hub": list(HubSettings.model_fields),
+    "fetch": list(FetchSettings.model_fields),
+    "schedule": list(ScheduleSettings.model_fields),
+    "serve": list(ServeSettings.model_fields),
+    "websub": list(WebSubSettings.model_fields),
+    "categories": list(CategorySettings.model_fields),
+    "sources": list(SourceSettings.model_fields),
 }
-
-
-def _did_you_mean(loc: Sequence[int | str]) -> str:
-    if len(loc) == 1:
-        known = [name for name in Settings.model_fields if name != "path"]
-    else:
-        section = _SECTIONS.get(str(loc[0]))
-        known = list(section.model_fields) if section else []
-    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -22,14 +22,19 @@ class ConfigError(FeedhubError):
         self.problems = problems
 
 
-class EditRefused(ConfigError):
-    """A change to the config is refused (duplicate source, unknown category, not a feed).
+class InputRefused(ConfigError):
+    """What the command line was given is refused (an unknown source, a URL that is no feed).
 
-    It exits 2 like a config problem: the input needs fixing, nothing was written.
+    It exits 2 like a config problem: the input needs fixing.
     """
 
     def __init__(self, problem: str) -> None:
         super().__init__([problem])
+
+
+class EditRefused(InputRefused):
+    """A change to the config is refused (duplicate source, unknown category, not a feed);
+    nothing was written."""
 
 
 class StoreError(FeedhubError):
@@ -67,6 +72,13 @@ class HTTPStatusError(FetchError):
         self.headers: Mapping[str, str] = headers or {}
 
 
+class FetchStopped(FetchError):
+    """The fetch was cut short, or never started, because feedhub is stopping: not the
+    source's failure, so nothing is recorded on it and its claim is given back."""
+
+    reason = "stopped"
+
+
 class LimitExceeded(FetchError):
     """A configured limit (size, deadline, redirects) was reached."""
 
@@ -77,6 +89,10 @@ class AddressRefused(FetchError):
     """The URL's scheme or address is not allowed to be fetched."""
 
     reason = "address"
+
+
+class PrivateAddressRefused(AddressRefused):
+    """The URL's host is on a loopback or private network, which the source may not reach."""
 
 
 class ParseError(SourceError):

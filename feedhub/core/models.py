@@ -26,6 +26,7 @@ class Enclosure:
     url: str
     length: int = 0
     type: str = "application/octet-stream"
+    duration: int | None = None  # seconds of audio or video (itunes:duration), when stated
 
 
 # --- from the network -------------------------------------------------------
@@ -87,6 +88,7 @@ class FeedEntry:
     updated: datetime | None
     enclosures: tuple[Enclosure, ...]
     base_url: str  # what relative links in this entry resolve against
+    image: str | None = None  # its artwork (itunes:image), else its podcast's cover
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +101,9 @@ class FeedDocument:
     ttl_minutes: int | None = None  # RSS <ttl>
     update_period_seconds: int | None = None  # sy:updatePeriod / sy:updateFrequency
     warning: str | None = None  # not well formed, or a limit reached (docguard), in a line
+    hub: str | None = None  # the WebSub hub it advertises
+    self_url: str | None = None  # its own URL, as it states it (WebSub's topic)
+    malformed: bool = False  # not well formed: what was read may be incomplete
 
 
 # --- to the store -----------------------------------------------------------
@@ -121,6 +126,7 @@ class EntryToStore:
     updated: datetime | None  # as stated by the feed, if valid
     content_hash: str  # what changes when the entry's meaning changes
     aliases: tuple[str, ...] = ()  # other keys under which this entry may have been stored
+    image: str | None = None  # an absolute http(s) URL of its artwork
 
 
 # --- sources: from and to the store -----------------------------------------
@@ -129,6 +135,7 @@ class EntryToStore:
 class SourceHealth(StrEnum):
     NEW = "new"
     OK = "ok"
+    WARNING = "warning"  # read, but not well formed or past a limit: see last_error
     FAILING = "failing"
     GONE = "gone"
 
@@ -196,6 +203,7 @@ class HealthChange(StrEnum):
     RECOVERED = "recovered"
     MOVED = "moved"  # a permanent redirect changed its effective URL
     GONE = "gone"  # 410 Gone: polling stopped
+    WARNING = "warning"  # read, but the document was not well formed or hit a limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,3 +253,4 @@ class PublishedEntry:
     updated: datetime
     source: PublishedSource
     related: tuple[RelatedLink, ...] = field(default=())  # the same story at other sources
+    image: str | None = None  # its artwork (podcast episodes)

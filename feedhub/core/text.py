@@ -1,4 +1,4 @@
-"""Text that may cross any border: XML-safe characters, one-line messages, bounded keys."""
+"""Text that may cross any border: XML-safe characters, one-line messages, counts, keys."""
 
 from __future__ import annotations
 
@@ -30,6 +30,11 @@ def one_line(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
 def error_line(error: BaseException) -> str:
     """One line saying what `error` was: its first line of text, else its type's name."""
     return one_line(str(error).split("\n")[0]) or type(error).__name__
+
+
+def counted(count: int, singular: str, plural: str | None = None) -> str:
+    """ "1 entry", "2 entries": `count` with the noun it agrees with (default plural: +s)."""
+    return f"{count} {singular if count == 1 else plural or singular + 's'}"
 
 
 def bounded_key(key: str) -> str:

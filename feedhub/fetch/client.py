@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,10 +24,16 @@ import requests
 import urllib3
 
 from feedhub.config.settings import FetchSettings
-from feedhub.core.errors import AddressRefused, FetchError, HTTPStatusError, LimitExceeded
+from feedhub.core.errors import (
+    AddressRefused,
+    FetchError,
+    FetchStopped,
+    HTTPStatusError,
+    LimitExceeded,
+)
 from feedhub.core.models import Fetched, FetchOutcome, NotModified, Redirect
 from feedhub.core.text import one_line
-from feedhub.fetch.netguard import check_url_address
+from feedhub.fetch.netguard import check_url_address, connect_host
 from feedhub.fetch.transport import CheckedAdapter, FetchGuard
 from feedhub.rules.spread import host_of
 
@@ -36,8 +42,9 @@ log = logging.getLogger(__name__)
 _CHUNK = 64 * 1024
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 ACCEPT = (
-    "application/atom+xml, application/rss+xml, application/rdf+xml;q=0.9, "
-    "application/xml;q=0.8, text/xml;q=0.8, */*;q=0.1"
+    "application/atom+xml, application/rss+xml, application/feed+json, "
+    "application/rdf+xml;q=0.9, application/xml;q=0.8, text/xml;q=0.8, "
+    "application/json;q=0.8, */*;q=0.1"
 )
 
 
@@ -52,10 +59,32 @@ class FetchRequest:
     private_host: str | None = None  # this host may be non-public even when the others may not
     allow_file: bool = False  # only sources written in the config file may be local files
 
-    def may_reach_private(self, url: str) -> bool:
+    def may_reach_private(self, host: str) -> bool:
+        """Whether a connection to `host` (as urllib3 reads it: see `connect_host`) may
+        reach a non-public address."""
         return self.allow_private or (
-            self.private_host is not None and urlsplit(url).hostname == self.private_host
+            self.private_host is not None and host == self.private_host.strip("[]").lower()
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A request that is not a feed's fetch: a WebSub verification, form or document."""
+
+    method: str
+    url: str
+    params: Mapping[str, str] | None = None  # added to the URL's query
+    body: bytes | Mapping[str, str] | None = None  # a mapping is sent form-encoded
+    headers: Mapping[str, str] | None = None
+    allow_private: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """What the other side answered a `Message`."""
+
+    status: int
+    body: bytes
 
 
 class Fetcher:
@@ -79,12 +108,24 @@ class Fetcher:
         self.session.mount("https://", adapter)
         self._host_slots: dict[str, threading.BoundedSemaphore] = {}
         self._host_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._guards: set[FetchGuard] = set()  # of the fetches in flight
 
     def close(self) -> None:
         self.session.close()
 
+    def stop(self) -> None:
+        """Cut the fetches in flight short and refuse new ones: each raises FetchStopped."""
+        with self._host_lock:
+            self._stopping.set()
+            guards = list(self._guards)
+        for guard in guards:
+            guard.expire()
+
     def fetch(self, request: FetchRequest) -> FetchOutcome:
         """Fetch `request.url`; raise a SourceError subclass on any expected failure."""
+        if self._stopping.is_set():
+            raise FetchStopped(f"{request.url}: not fetched, feedhub is stopping")
         scheme = urlsplit(request.url).scheme
         if scheme == "file":
             if not request.allow_file:
@@ -93,16 +134,60 @@ class Fetcher:
         if scheme not in ("http", "https"):
             raise AddressRefused(f"{request.url}: only http and https URLs are fetched")
         # The guard shuts the sockets down at the deadline: a body cut short by it is no body.
-        with FetchGuard(self.settings.deadline) as guard:
+        with FetchGuard(self.settings.deadline) as guard, self._watching(guard):
             try:
                 outcome = self._fetch_http(request, guard)
             except FetchError:
                 if guard.expired:
-                    raise self._past_deadline(request.url) from None
+                    raise self._cut_short(request.url) from None
                 raise
             if guard.expired:
-                raise self._past_deadline(request.url)
+                raise self._cut_short(request.url)
             return outcome
+
+    def send(self, message: Message) -> Answered:
+        """Send `message` (a WebSub verification, form or document) and read the answer,
+        within the same address guard, deadline, host slots and body limits as a fetch;
+        redirects are not followed. Raise a SourceError subclass when it cannot be sent."""
+        url = message.url
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise AddressRefused(f"{url}: only http and https URLs are reached")
+        with FetchGuard(self.settings.deadline) as guard, self._host_slot(url):
+            deadline = guard.start()
+            guard.may_reach_private = lambda _host: message.allow_private
+            try:
+                check_url_address(url, allow_private=message.allow_private)
+                response = self._request(message, deadline)
+                try:
+                    encoding = response.headers.get("content-encoding", "")
+                    body = self._read_body(url, response, encoding, deadline)
+                finally:
+                    response.close()
+            except FetchError:
+                if guard.expired:
+                    raise self._past_deadline(url) from None
+                raise
+            if guard.expired:
+                raise self._past_deadline(url)
+        return Answered(response.status_code, body)
+
+    @contextmanager
+    def _watching(self, guard: FetchGuard) -> Iterator[None]:
+        """Keep `guard` where `stop` finds it while its fetch runs."""
+        with self._host_lock:
+            self._guards.add(guard)
+            if self._stopping.is_set():
+                guard.expire()
+        try:
+            yield
+        finally:
+            with self._host_lock:
+                self._guards.discard(guard)
+
+    def _cut_short(self, url: str) -> FetchError:
+        if self._stopping.is_set():
+            return FetchStopped(f"{url}: cut short, feedhub is stopping")
+        return self._past_deadline(url)
 
     def _past_deadline(self, url: str) -> LimitExceeded:
         return LimitExceeded(
@@ -115,11 +200,13 @@ class Fetcher:
         seen = {url}
         while True:
             with self._host_slot(url):
+                if guard.expired:  # stopped while waiting for the host's turn
+                    raise self._cut_short(url)
                 # The deadline runs from the fetch's first turn at its host (per_host), not
                 # while it waits behind other sources' fetches from the same host.
                 deadline = guard.start()
-                guard.allow_private = request.may_reach_private(url)
-                check_url_address(url, allow_private=guard.allow_private)
+                guard.may_reach_private = request.may_reach_private
+                check_url_address(url, allow_private=request.may_reach_private(connect_host(url)))
                 response = self._get(url, request, deadline)
                 try:
                     if response.status_code in _REDIRECTS and "location" in response.headers:
@@ -152,11 +239,22 @@ class Fetcher:
             headers["If-None-Match"] = request.etag
         if request.last_modified:
             headers["If-Modified-Since"] = request.last_modified
+        return self._request(Message("GET", url, headers=headers), deadline)
+
+    def _request(self, message: Message, deadline: float) -> requests.Response:
+        url = message.url
         remaining = max(0.1, deadline - time.monotonic())
         timeout = min(self.settings.timeout, remaining)
         try:
-            return self.session.get(
-                url, headers=headers, timeout=(timeout, timeout), stream=True, allow_redirects=False
+            return self.session.request(
+                message.method,
+                url,
+                params=message.params,
+                data=message.body,
+                headers=message.headers,
+                timeout=(timeout, timeout),
+                stream=True,
+                allow_redirects=False,
             )
         except requests.Timeout:
             raise FetchError(f"{url}: timed out after {timeout:g}s") from None

@@ -21,6 +21,7 @@ import contextlib
 import socket
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -34,18 +35,18 @@ _current = threading.local()
 
 
 class FetchGuard:
-    """The rules of one fetch: whether the current hop may reach a private address, and
-    a deadline (from `start()`) after which its sockets are shut down. Use as a context
-    manager in the thread that fetches."""
+    """The rules of one fetch: which hosts may be reached on a private address (judged by
+    the host each connection actually connects to), and a deadline (from `start()`) after
+    which its sockets are shut down. Use as a context manager in the thread that fetches."""
 
     def __init__(self, seconds: float) -> None:
-        self.allow_private = False
+        self.may_reach_private: Callable[[str], bool] = _never
         self.expired = False
         self._seconds = seconds
         self._deadline: float | None = None
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
+        self._timer = threading.Timer(seconds, self.expire)
         self._timer.daemon = True
 
     def __enter__(self) -> FetchGuard:
@@ -76,12 +77,17 @@ class FetchGuard:
                 return
         _shut_down(sock)
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
+        """Shut the fetch's sockets down now (its deadline passed, or feedhub is stopping)."""
         with self._lock:
             self.expired = True
             sockets, self._sockets = self._sockets, []
         for sock in sockets:
             _shut_down(sock)
+
+
+def _never(host: str) -> bool:
+    return False
 
 
 def current_guard() -> FetchGuard | None:
@@ -98,9 +104,8 @@ def _check(host: str, sock: socket.socket) -> None:
     """Refuse `sock` unless its peer is allowed; watch it for the deadline."""
     guard = current_guard()
     try:
-        check_peer(
-            host, sock.getpeername()[0], allow_private=guard is not None and guard.allow_private
-        )
+        allowed = guard is not None and guard.may_reach_private(host.strip("[]").lower())
+        check_peer(host, sock.getpeername()[0], allow_private=allowed)
     except BaseException:
         sock.close()
         raise

@@ -152,6 +152,16 @@ def _cut_after(body: bytes, max_entries: int) -> tuple[bytes, int]:
     return body[:cut_at] + tail, found
 
 
+def last_entry_cut_off(body: bytes) -> bool:
+    """Whether the document ends inside an entry: its last entry start tag is never closed."""
+    last_start = None
+    for last_start in _ENTRY_START.finditer(body):  # noqa: B007
+        pass
+    if last_start is None or body[last_start.end() :].lstrip().startswith(b"/>"):
+        return False
+    return _ENTRY_END.search(body, last_start.end()) is None
+
+
 def cap_text(text: str, max_bytes: int) -> str:
     """`text` cut to at most `max_bytes` of UTF-8, on a character boundary."""
     if len(text) * 4 <= max_bytes:

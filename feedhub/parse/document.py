@@ -1,5 +1,8 @@
 """Turn a fetched document (bytes plus response headers) into a typed `FeedDocument`.
 
+JSON Feeds go to `feedhub.parse.jsonfeed_source`; a web page given as a feed gets an
+error naming the feeds it links to (`feedhub.parse.htmlpage`).
+
 This is the only module that touches feedparser's result dictionaries. Parsing
 runs with feedparser's sanitizer and URI resolution off: `feedhub.parse.normalize`
 sanitizes with nh3 and resolves links against each entry's base afterwards.
@@ -20,7 +23,9 @@ import feedparser.mixin
 from feedhub.core.errors import ParseError
 from feedhub.core.models import Enclosure, FeedDocument, FeedEntry
 from feedhub.core.text import error_line
+from feedhub.core.urls import redact_url
 from feedhub.parse.dates import parse_date
+from feedhub.parse.discovery import advertised
 from feedhub.parse.docguard import (
     DEFAULT_LIMITS,
     DocumentLimits,
@@ -28,9 +33,12 @@ from feedhub.parse.docguard import (
     cap_fields,
     cap_text,
     defuse,
+    last_entry_cut_off,
     limit_notes,
 )
 from feedhub.parse.encoding import to_utf8, utf8_content_type
+from feedhub.parse.htmlpage import is_html_page, page_problem
+from feedhub.parse.jsonfeed_source import looks_like_json, parse_json_feed
 
 # Warnings that leave the parsed data intact; anything else is reported on the source.
 _HARMLESS_BOZO = (
@@ -62,12 +70,17 @@ def parse_document(
     The document is defused first and bounded by `limits` (see `feedhub.parse.docguard`).
     """
     content_type = headers.get("content-type")
+    if looks_like_json(body, content_type):
+        return parse_json_feed(body, url, limits)
     utf8 = to_utf8(body, content_type)
     try:
         defused = defuse(utf8, limits.max_entries)
     except HostileEntities as error:
         raise HostileEntities(f"{url}: {error}") from None
-    response_headers = {"content-location": url}
+    # Relative links resolve against the URL without its userinfo and secrets: feedparser
+    # resolves links itself, and they are published.
+    base_url = redact_url(url)
+    response_headers = {"content-location": base_url}
     if content_type:
         response_headers["content-type"] = utf8_content_type(content_type)
     try:
@@ -83,14 +96,22 @@ def parse_document(
         raise ParseError(f"{url}: the feed parser failed on it ({type(error).__name__})") from None
     feed = parsed.get("feed", {})
     if not parsed.get("version") and not parsed.entries:
+        if is_html_page(utf8, content_type):
+            raise ParseError(f"{url}: {page_problem(utf8, url)}")
         raise ParseError(
-            f"{url}: not an RSS or Atom feed ({_bozo_text(parsed) or 'no feed found'})"
+            f"{url}: not an RSS, Atom or JSON feed ({_bozo_text(parsed) or 'no feed found'})"
         )
-    stated = [_entry(raw, url) for raw in parsed.entries[: limits.max_entries]]
+    cover = _text((feed.get("image") or {}).get("href"))
+    stated = [_entry(raw, base_url, cover) for raw in parsed.entries[: limits.max_entries]]
+    problems = [f"feed not well formed: {_bozo_text(parsed)}"] if _is_harmful_bozo(parsed) else []
+    if problems and stated and last_entry_cut_off(defused.body):
+        # Half an entry: published now, it would be replaced once the feed is whole again.
+        stated.pop()
+        problems.append("the document ends inside an entry, which was left out")
     entries = tuple(cap_fields(entry, limits.max_field_bytes) for entry in stated)
     capped = sum(1 for before, after in zip(stated, entries, strict=True) if before != after)
-    problems = [f"feed not well formed: {_bozo_text(parsed)}"] if _is_harmful_bozo(parsed) else []
     problems += limit_notes(defused, len(parsed.entries), capped, limits)
+    hub, self_url = advertised(headers, feed.get("links") or [], url)
     return FeedDocument(
         title=_capped_text(feed.get("title"), limits),
         link=_capped_text(feed.get("link"), limits),
@@ -98,6 +119,9 @@ def parse_document(
         ttl_minutes=_int(feed.get("ttl")),
         update_period_seconds=_update_period(feed),
         warning="; ".join(problems) or None,
+        hub=hub,
+        self_url=self_url,
+        malformed=_is_harmful_bozo(parsed),
     )
 
 
@@ -106,10 +130,13 @@ def _capped_text(value: object, limits: DocumentLimits) -> str | None:
     return None if text is None else cap_text(text, limits.max_field_bytes)
 
 
-def _entry(raw: Any, document_url: str) -> FeedEntry:
+def _entry(raw: Any, document_url: str, cover: str | None) -> FeedEntry:
     title_detail = raw.get("title_detail") or {}
     summary_detail = raw.get("summary_detail") or {}
     content = _best_content(raw.get("content") or [])
+    enclosures = _enclosures(raw, duration_seconds(_text(raw.get("itunes_duration"))))
+    # An episode without its own artwork shows its podcast's cover, as podcast apps do.
+    image = _text((raw.get("image") or {}).get("href")) or (cover if enclosures else None)
     return FeedEntry(
         guid=_text(raw.get("id")),
         link=_text(raw.get("link")),
@@ -127,8 +154,9 @@ def _entry(raw: Any, document_url: str) -> FeedEntry:
         ),
         published=_date(raw, "published"),
         updated=_date(raw, "updated"),
-        enclosures=_enclosures(raw),
+        enclosures=enclosures,
         base_url=_text((content or summary_detail or title_detail).get("base")) or document_url,
+        image=image,
     )
 
 
@@ -151,7 +179,8 @@ def _authors(raw: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(name for name in names if name))
 
 
-def _enclosures(raw: Any) -> tuple[Enclosure, ...]:
+def _enclosures(raw: Any, duration: int | None) -> tuple[Enclosure, ...]:
+    """The entry's enclosures; the first one lasts `duration` (itunes:duration is the item's)."""
     found: list[Enclosure] = []
     for link in raw.get("links") or []:
         if link.get("rel") != "enclosure" or not _text(link.get("href")):
@@ -162,6 +191,7 @@ def _enclosures(raw: Any) -> tuple[Enclosure, ...]:
                 length=_int(link.get("length")) or 0,
                 # feedparser gives every Atom link without a type "text/html": no type.
                 type="" if link.get("type") == "text/html" else _text(link.get("type")) or "",
+                duration=None if found else duration,
             )
         )
     return tuple(dict.fromkeys(found))
@@ -182,6 +212,18 @@ def _datetime(value: time.struct_time | None) -> datetime | None:
         return datetime.fromtimestamp(calendar.timegm(value), UTC)
     except (OverflowError, ValueError, OSError):
         return None
+
+
+def duration_seconds(text: str | None) -> int | None:
+    """An itunes:duration ("1:02:03", "62:03", "3723", "3723.5") in whole seconds."""
+    parts = (text or "").split(":")
+    if not text or len(parts) > 3:
+        return None
+    try:
+        seconds = sum(float(part) * 60**power for power, part in enumerate(reversed(parts)))
+    except ValueError:
+        return None
+    return int(seconds) if 0 < seconds < 1e9 else None
 
 
 def _update_period(feed: Mapping[str, Any]) -> int | None:

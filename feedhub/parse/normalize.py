@@ -14,12 +14,14 @@ import html
 import json
 import mimetypes
 import re
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from collections.abc import Iterable
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import nh3
 
 from feedhub.core.models import Enclosure, EntryToStore, FeedEntry
 from feedhub.core.text import bounded_key, plain_text, strip_forbidden
+from feedhub.core.urls import PUBLISHED_SCHEMES, WEB_SCHEMES, resolve
 from feedhub.parse.dates import ZONES
 
 # XML 1.0 forbids these; lxml (and so feedgen) refuses them.
@@ -27,10 +29,6 @@ _TRACKING_PARAMS = re.compile(
     r"^(utm_[a-z_]+|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|_hsenc|_hsmi)$", re.IGNORECASE
 )
 _URL_ATTRIBUTES = frozenset({"href", "src", "cite", "poster"})
-_UNTITLED = "(untitled)"
-# The store keeps links and keys in columns of 2048 characters; longer ones are not
-# links anyone follows, and a guid that long is identified by its hash.
-MAX_URL_CHARS = 2048
 _TITLE_FROM_TEXT = 80
 # An entity left in text that is not HTML: its feed escaped it twice. Only complete
 # references count (html.unescape alone would also read "&notice" as "¬ice").
@@ -40,7 +38,10 @@ _VIDEO_EMBED = re.compile(
     re.IGNORECASE,
 )
 _IFRAME = re.compile(r"<iframe\b([^>]*)>.*?</iframe>", re.IGNORECASE | re.DOTALL)
-_SRCSET_SEPARATOR = re.compile(r",\s+")
+# An image candidate's descriptor: a width, a density or a height (HTML's srcset).
+_SRCSET_DESCRIPTOR = re.compile(r"\d+w|\d+(?:\.\d+)?x|\d+h")
+# A media type as RFC 6838 names one: type/subtype, parameters dropped.
+_MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
 
 # What a content hash ignores: timestamps a page embeds and rewrites on every visit.
 _MONTH = (
@@ -164,13 +165,15 @@ ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
     "ol": {"start", "type"},
     "iframe": {"src", "width", "height", "allowfullscreen"},
 }
-ALLOWED_URL_SCHEMES = frozenset({"http", "https", "mailto"})
 
 
 def sanitize_html(value: str | None, *, is_html: bool, base_url: str) -> str | None:
     """Allow-listed HTML with absolute links; plain text is escaped into HTML.
 
-    Links lose tracking parameters; iframes stay only for vetted video players.
+    Every URL is judged after it is resolved (`feedhub.core.urls.resolve`): nh3
+    checks only the scheme of what is written, and `xml:base="file://..."` makes a
+    relative `src` a file URL. Links lose tracking parameters; iframes stay only for
+    vetted video players, judged on their normalized path.
     """
     if not value or not value.strip():
         return None
@@ -181,17 +184,19 @@ def sanitize_html(value: str | None, *, is_html: bool, base_url: str) -> str | N
             return _absolute_srcset(value, base_url)
         if attribute not in _URL_ATTRIBUTES:
             return value
-        url = _without_tracking(urljoin(base_url, value.strip()))
+        url = resolve(base_url, value)
+        if url is None:
+            return None
         if tag == "iframe":
             url = "https://" + url.removeprefix("http://") if url.startswith("http://") else url
             return url if _VIDEO_EMBED.match(url) else None
-        return url
+        return _without_tracking(url)
 
     cleaned = nh3.clean(
         source,
         tags=set(ALLOWED_TAGS),
         attributes=ALLOWED_ATTRIBUTES,
-        url_schemes=set(ALLOWED_URL_SCHEMES),
+        url_schemes=set(PUBLISHED_SCHEMES),
         attribute_filter=rewrite,
         link_rel="noopener noreferrer",
     )
@@ -206,25 +211,38 @@ def _kept_iframe(found: re.Match[str]) -> str:
 
 
 def _absolute_srcset(value: str, base_url: str) -> str | None:
-    """Each image candidate made absolute; candidates that are not http(s) dropped."""
+    """Each image candidate made absolute and judged; candidates that are not http(s)
+    dropped, descriptors that are not a width, density or height dropped. Commas in
+    a URL are encoded, so no reader can split a candidate differently."""
     kept = []
-    for candidate in _SRCSET_SEPARATOR.split(value.strip()):
-        url, _, size = candidate.strip().partition(" ")
-        absolute = urljoin(base_url, url.rstrip(","))
-        if absolute.startswith(("http://", "https://")):
-            kept.append(f"{absolute} {size.strip()}".strip())
+    for url, descriptor in _srcset_candidates(value):
+        absolute = resolve(base_url, url, WEB_SCHEMES)
+        if absolute is not None:
+            size = descriptor if _SRCSET_DESCRIPTOR.fullmatch(descriptor) else ""
+            kept.append(f"{absolute.replace(',', '%2C')} {size}".strip())
     return ", ".join(kept) or None
 
 
+def _srcset_candidates(value: str) -> list[tuple[str, str]]:
+    """(URL, descriptor) pairs as HTML's srcset parsing reads them: a URL runs to the next
+    whitespace, and commas ending it separate candidates (so `a.png,file:x` is a URL and
+    `a.png 1x,file:x 2x` two candidates)."""
+    candidates = []
+    for match in re.finditer(r"[\s,]*([^\s]+)([^,]*)", value):
+        url, descriptor = match.group(1), match.group(2).strip()
+        if url.endswith(","):
+            url, descriptor = url.rstrip(","), ""
+        if url:
+            candidates.append((url, " ".join(descriptor.split()[:1])))
+    return candidates
+
+
 def clean_link(url: str | None, base_url: str) -> str | None:
-    """An absolute http(s) link without tracking parameters."""
+    """An absolute http(s) link without tracking parameters (see `feedhub.core.urls`)."""
     if not url:
         return None
-    absolute = urljoin(base_url, strip_forbidden(url).strip())
-    parts = urlsplit(absolute)
-    if parts.scheme not in ("http", "https") or not parts.netloc or len(absolute) > MAX_URL_CHARS:
-        return None
-    return _without_tracking(urlunsplit(parts._replace(path=parts.path or "/")))
+    absolute = resolve(base_url, strip_forbidden(url), WEB_SCHEMES)
+    return None if absolute is None else _without_tracking(absolute)
 
 
 def _without_tracking(url: str) -> str:
@@ -278,7 +296,7 @@ def identity_aliases(guid: str | None, link: str | None, title: str) -> tuple[st
             aliases.append(f"{bounded_key(guid)}\n{canonical}")
     elif canonical:
         aliases.append(f"url:{canonical}")
-    if canonical and title != _UNTITLED:
+    if canonical and title:
         aliases.append(f"title:{canonical}\n{' '.join(title.split()).casefold()}")
     return tuple(dict.fromkeys(aliases))
 
@@ -290,10 +308,11 @@ def content_hash(
     content: str | None,
     enclosures: tuple[Enclosure, ...],
     labels: tuple[str, ...],
+    image: str | None = None,
 ) -> str:
     """A hash of what a reader sees, blind to whitespace, tracking parameters (already
     gone from links) and the timestamps pages embed ("Updated 12:03", ISO times)."""
-    material = [
+    material: list[object] = [
         fingerprint(title),
         canonical_link(link),
         fingerprint(summary),
@@ -301,6 +320,10 @@ def content_hash(
         [(e.url, e.type, e.length) for e in enclosures],
         sorted(labels),
     ]
+    # Only when there are any, so the hashes of entries stored without them stay the same.
+    durations = [enclosure.duration for enclosure in enclosures]
+    if image or any(durations):
+        material.append([image, durations])
     return hashlib.sha256(json.dumps(material, ensure_ascii=False).encode()).hexdigest()
 
 
@@ -311,6 +334,15 @@ def fingerprint(text: str | None) -> str:
     return " ".join(_BETWEEN_TAGS.sub("><", without).split())
 
 
+def normalize_entries(entries: Iterable[FeedEntry]) -> tuple[EntryToStore, ...]:
+    """The entries worth publishing: one with no title, no text and no media has nothing
+    to show (a placeholder title would be published as if it were the article)."""
+    normalized = map(normalize_entry, entries)
+    return tuple(
+        e for e in normalized if e.title or e.summary_html or e.content_html or e.enclosures
+    )
+
+
 def normalize_entry(entry: FeedEntry) -> EntryToStore:
     title = plain_text(entry.title, is_html=entry.title_is_html)
     summary = sanitize_html(entry.summary, is_html=entry.summary_is_html, base_url=entry.base_url)
@@ -318,9 +350,12 @@ def normalize_entry(entry: FeedEntry) -> EntryToStore:
     if content == summary:
         summary = None
     link = clean_link(entry.link, entry.base_url)
-    if not title:
-        title = _title_from(content or summary) or _UNTITLED
     enclosures = _enclosures(entry.enclosures, entry.base_url)
+    image = clean_link(entry.image, entry.base_url)
+    if not title and (content or summary or enclosures):
+        # An image-only post or a bare episode still gets a line to show in a list.
+        named = enclosures[0].url if enclosures else link
+        title = _title_from(content or summary) or _title_from_url(named)
     labels = tuple(
         dict.fromkeys(label for raw in entry.categories if (label := plain_text(raw, is_html=True)))
     )
@@ -339,8 +374,9 @@ def normalize_entry(entry: FeedEntry) -> EntryToStore:
         enclosures=enclosures,
         published=entry.published,
         updated=entry.updated,
-        content_hash=content_hash(title, link, summary, content, enclosures, labels),
+        content_hash=content_hash(title, link, summary, content, enclosures, labels, image),
         aliases=identity_aliases(guid, link, title),
+        image=image,
     )
 
 
@@ -351,19 +387,29 @@ def _title_from(body: str | None) -> str:
     return text[:_TITLE_FROM_TEXT].rsplit(" ", 1)[0] + "…"
 
 
+def _title_from_url(url: str | None) -> str:
+    """The last part of a URL's path, "episode-12.mp3" or "my-post", as a last-resort title."""
+    path = urlsplit(url or "").path
+    return " ".join(unquote(path.rstrip("/").rsplit("/", 1)[-1]).split())
+
+
 def _enclosures(stated: tuple[Enclosure, ...], base_url: str) -> tuple[Enclosure, ...]:
-    """Absolute http(s) enclosures, one per URL, with a type (inferred from the URL when
-    the feed gave none) and a length (0 when unknown)."""
+    """Absolute http(s) enclosures, one per URL, with a type of the form type/subtype
+    (inferred from the URL when the feed gave none or a malformed one) and a length
+    (0 when unknown)."""
     kept: dict[str, Enclosure] = {}
     for enclosure in stated:
         url = clean_link(enclosure.url, base_url)
         if url is None or url in kept:
             continue
-        stated_type = strip_forbidden(enclosure.type).strip()
+        stated_type = enclosure.type.partition(";")[0].strip().lower()
         guessed, _ = _MEDIA_TYPES.guess_type(urlsplit(url).path, strict=False)
         kept[url] = Enclosure(
             url=url,
             length=max(0, enclosure.length),
-            type=stated_type if "/" in stated_type else guessed or DEFAULT_MEDIA_TYPE,
+            type=stated_type
+            if _MEDIA_TYPE.fullmatch(stated_type)
+            else guessed or DEFAULT_MEDIA_TYPE,
+            duration=enclosure.duration,
         )
     return tuple(kept.values())

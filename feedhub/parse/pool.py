@@ -31,7 +31,7 @@ from feedhub.core.errors import ParseError
 from feedhub.core.models import EntryToStore, FeedDocument, Fetched
 from feedhub.parse.docguard import DocumentLimits
 from feedhub.parse.document import parse_document
-from feedhub.parse.normalize import normalize_entry
+from feedhub.parse.normalize import normalize_entries
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def parse_fetched(
 ) -> ParsedFeed:
     """Parse one body and normalize its entries; raise a SourceError when it is no feed."""
     document = parse_document(body, url, headers, limits)
-    entries = tuple(map(normalize_entry, document.entries))
+    entries = normalize_entries(document.entries)
     return ParsedFeed(dataclasses.replace(document, entries=()), entries)
 
 

@@ -1,4 +1,5 @@
-"""The hub's front page (`index.html`): its feeds, their latest headlines, and the sources' health.
+"""The hub's front page (`index.html`): its feeds, their latest headlines, and the sources'
+health (with a link to the health feed); and each feed's folder page (`news/index.html`).
 
 Rendered with a Jinja2 template with autoescaping on, so every bit of text
 that came from a feed (titles, source names, error messages) reaches the page
@@ -10,7 +11,7 @@ identical bytes, which `publish` then does not rewrite.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -20,6 +21,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from feedhub import __version__
 from feedhub.config.settings import Settings
 from feedhub.core.models import PublishedEntry, SourceHealth, SourceState
+from feedhub.core.urls import redact_text, web_url
 from feedhub.publish.catalog import (
     ATOM,
     JSON_FEED,
@@ -28,11 +30,11 @@ from feedhub.publish.catalog import (
     FeedInfo,
     feeds_of,
     newest_update,
-    public_url,
 )
 from feedhub.rules.routing import ALL
 
 HEADLINES = 5
+FEED_PAGE_HEADLINES = 20
 # (file, MIME type, label) of each format a feed is published in, as the page links them.
 FORMATS = (
     (ATOM, "application/atom+xml", "Atom"),
@@ -62,6 +64,7 @@ class SourceRow:
     entries: int
     last_success: datetime | None  # only while failing or gone: it changes at every good poll
     problem: str | None  # the last error or warning
+    pushed: bool = False  # its WebSub hub pushes new entries (polled at max_interval meanwhile)
 
 
 def summarize_feed(feed: FeedInfo, published: Sequence[PublishedEntry], size: int) -> FeedSummary:
@@ -75,7 +78,10 @@ def summarize_feed(feed: FeedInfo, published: Sequence[PublishedEntry], size: in
 
 
 def source_rows(
-    settings: Settings, states: Sequence[SourceState], site_links: Mapping[str, str]
+    settings: Settings,
+    states: Sequence[SourceState],
+    site_links: Mapping[str, str],
+    pushing: Set[str] = frozenset(),
 ) -> list[SourceRow]:
     """The configured sources in config order, with the state the store holds for each."""
     by_url = {state.url: state for state in states}
@@ -85,11 +91,12 @@ def source_rows(
         rows.append(
             SourceRow(
                 name=source.name,
-                link=public_url(site_links.get(source.url)) or public_url(source.url),
+                link=web_url(site_links.get(source.url)) or web_url(source.url),
                 health=state.health.value if state else SourceHealth.NEW.value,
                 entries=state.entries if state else 0,
                 last_success=state.last_success if state and state.health.troubled else None,
-                problem=state.last_error if state else None,
+                problem=redact_text(state.last_error) if state and state.last_error else None,
+                pushed=source.url in pushing,
             )
         )
     return rows
@@ -106,14 +113,27 @@ def site_digest(
     return hashlib.sha256(repr(shown).encode("utf-8")).hexdigest()
 
 
+def render_feed_page(feed: FeedInfo, published: Sequence[PublishedEntry]) -> bytes:
+    """A feed's folder page (`news/index.html`): its formats to subscribe to, its headlines."""
+    template = _environment().get_template("feed.html")
+    page = template.render(
+        feed=feed,
+        formats=FORMATS,
+        headlines=published[:FEED_PAGE_HEADLINES],
+        version=__version__,
+    )
+    return page.encode("utf-8")
+
+
 def render_front_page(
-    title: str, feeds: Sequence[FeedSummary], sources: Sequence[SourceRow]
+    title: str, feeds: Sequence[FeedSummary], sources: Sequence[SourceRow], health: FeedInfo
 ) -> bytes:
     template = _environment().get_template("index.html")
     page = template.render(
         title=title,
         feeds=feeds,
         sources=sources,
+        health=health,
         formats=FORMATS,
         opml=SOURCES_OPML,
         version=__version__,
@@ -134,7 +154,7 @@ def _environment() -> Environment:
     )
     environment.filters["when"] = _when
     environment.filters["iso"] = _iso
-    environment.filters["href"] = public_url
+    environment.filters["href"] = web_url
     return environment
 
 

@@ -15,7 +15,8 @@ from typing import Any
 
 from feedhub.core.models import PublishedEntry
 from feedhub.core.text import plain_text
-from feedhub.publish.catalog import JSON_FEED, FeedInfo, public_url
+from feedhub.core.urls import web_url
+from feedhub.publish.catalog import JSON_FEED, FeedInfo
 
 VERSION = "https://jsonfeed.org/version/1.1"
 # Custom objects in JSON Feed start with "_"; `about` says where they are documented.
@@ -34,6 +35,8 @@ def render_json_feed(feed: FeedInfo, published: Sequence[PublishedEntry]) -> byt
         "language": "en",
         "items": [_item(entry) for entry in published],
     }
+    if feed.hub:
+        document["hubs"] = [{"type": "WebSub", "url": feed.hub}]
     return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
@@ -56,10 +59,13 @@ def _item(entry: PublishedEntry) -> dict[str, Any]:
         item["authors"] = [{"name": author} for author in entry.authors]
     if entry.labels:
         item["tags"] = list(entry.labels)
+    if entry.image:
+        item["image"] = entry.image
     if entry.enclosures:
         item["attachments"] = [
             {"url": enclosure.url, "mime_type": enclosure.type}
             | ({"size_in_bytes": enclosure.length} if enclosure.length > 0 else {})
+            | ({"duration_in_seconds": enclosure.duration} if enclosure.duration else {})
             for enclosure in entry.enclosures
         ]
     item[SOURCE_EXTENSION] = _source(entry)
@@ -69,9 +75,9 @@ def _item(entry: PublishedEntry) -> dict[str, Any]:
 def _source(entry: PublishedEntry) -> dict[str, Any]:
     """Where the entry came from, like atom:source; local file paths stay private."""
     source: dict[str, Any] = {"about": SOURCE_EXTENSION_ABOUT, "title": entry.source.name}
-    if feed_url := public_url(entry.source.url):
+    if feed_url := web_url(entry.source.url):
         source["feed_url"] = feed_url
-    if home_page_url := public_url(entry.source.link):
+    if home_page_url := web_url(entry.source.link):
         source["home_page_url"] = home_page_url
     if entry.related:
         # The same story at other sites: their links, and with their names.

@@ -4,24 +4,30 @@
 holding its sources (a source in two categories is in both groups), sources
 with no category of their own at the top level. Each source outline carries its
 category's slug in the standard `category` attribute, so a feedhub export
-imports back into the same categories. `parse_opml` reads any OPML file (nested
-folders, missing titles); its parser never fetches anything nor expands entities.
+imports back into the same categories. A source that is a local file has no
+URL anyone else can follow: `LocalSources` says whether it is left out, listed
+by its file: URL, or listed as the hub's own feed that republishes it. Unless
+listed as files (for this machine only), URLs lose their userinfo and secret query
+values (`feedhub.core.urls.web_url`).
+`parse_opml` reads any OPML file (nested folders, missing titles); its parser
+never fetches anything nor expands entities.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from enum import Enum
 
 from lxml import etree
 
-from feedhub.config.settings import Settings, SourceSettings
+from feedhub.config.settings import Settings, SourceSettings, is_slug
 from feedhub.core.errors import OpmlError
-from feedhub.publish.catalog import public_url
+from feedhub.core.urls import web_url
+from feedhub.publish.catalog import ATOM, FeedInfo, feeds_of
+from feedhub.rules.routing import ALL
 
 _MAX_OPML_BYTES = 10 * 1024 * 1024
-_SLUG = re.compile(r"[a-z0-9][a-z0-9_-]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,45 +41,70 @@ class OpmlSource:
     category_slug: str | None = None  # the slug feedhub wrote in `category`, None elsewhere
 
 
-def render_opml(
-    settings: Settings, site_links: Mapping[str, str], *, local_files: bool = False
-) -> bytes:
-    """The sources as OPML 2.0; `site_links` maps source URLs to their web sites.
+class LocalSources(Enum):
+    """What an OPML list makes of a source that is a local file."""
 
-    Sources that are local files are left out unless `local_files` (their file:
-    URLs mean nothing to anyone else, and say where things are on this machine).
-    """
+    LEAVE_OUT = "leave out"  # `opml export`: its path means nothing to another reader
+    AS_FILES = "as files"  # its file: URL, for this machine only
+    THROUGH_HUB = "through the hub"  # sources.opml: the hub's feed of its group carries it
+
+
+def local_sources(settings: Settings) -> list[SourceSettings]:
+    """The sources no one else can fetch: local files."""
+    return [source for source in settings.sources if not web_url(source.url)]
+
+
+def render_opml(
+    settings: Settings,
+    site_links: Mapping[str, str],
+    *,
+    local: LocalSources = LocalSources.LEAVE_OUT,
+) -> bytes:
+    """The sources as OPML 2.0; `site_links` maps source URLs to their web sites."""
     opml = etree.Element("opml", version="2.0")
     head = etree.SubElement(opml, "head")
     etree.SubElement(head, "title").text = f"{settings.hub.title}: sources"
     etree.SubElement(head, "docs").text = "http://opml.org/spec2.opml"
     body = etree.SubElement(opml, "body")
-    listed = [s for s in settings.sources if local_files or public_url(s.url)]
+    listed = [s for s in settings.sources if local is not LocalSources.LEAVE_OUT or web_url(s.url)]
+    feeds = {feed.slug: feed for feed in feeds_of(settings)}
+    outline = _Outlines(site_links, local, settings.hub.title)
     for slug, category in settings.categories.items():
         members = [source for source in listed if slug in source.categories]
         if members:
             group = etree.SubElement(body, "outline", text=category.title, title=category.title)
             for source in members:
-                _source_outline(group, source, site_links, slug)
+                outline.add(group, source, feeds[slug], slug)
     for source in listed:
         if not source.categories:
-            _source_outline(body, source, site_links, None)
+            outline.add(body, source, feeds[ALL], None)
     etree.indent(opml, space="  ")
     return bytes(etree.tostring(opml, xml_declaration=True, encoding="UTF-8")) + b"\n"
 
 
-def _source_outline(
-    parent: etree._Element,
-    source: SourceSettings,
-    site_links: Mapping[str, str],
-    slug: str | None,
-) -> None:
-    attributes = {"type": "rss", "text": source.name, "title": source.name, "xmlUrl": source.url}
-    if html_url := public_url(site_links.get(source.url)):
-        attributes["htmlUrl"] = html_url
-    if slug is not None:
-        attributes["category"] = slug
-    etree.SubElement(parent, "outline", attributes)
+@dataclass(frozen=True, slots=True)
+class _Outlines:
+    site_links: Mapping[str, str]
+    local: LocalSources
+    hub_title: str
+
+    def add(
+        self, parent: etree._Element, source: SourceSettings, feed: FeedInfo, slug: str | None
+    ) -> None:
+        """`source`'s outline in `parent`; `feed` is the hub's feed of that group."""
+        published = web_url(source.url)
+        url = source.url if self.local is LocalSources.AS_FILES else published or source.url
+        text, html_url = source.name, web_url(self.site_links.get(source.url))
+        if self.local is LocalSources.THROUGH_HUB and not published:
+            through = feed.title if feed.slug == ALL else f"{self.hub_title}: {feed.title}"
+            text = f"{source.name} (through {through})"
+            url, html_url = feed.url(ATOM), feed.base_url
+        attributes = {"type": "rss", "text": text, "title": text, "xmlUrl": url}
+        if html_url:
+            attributes["htmlUrl"] = html_url
+        if slug is not None:
+            attributes["category"] = slug
+        etree.SubElement(parent, "outline", attributes)
 
 
 def parse_opml(data: bytes) -> list[OpmlSource]:
@@ -118,7 +149,7 @@ def _feeds(parent: etree._Element, group: etree._Element | None) -> Iterator[Opm
 def _slug(outline: etree._Element) -> str | None:
     """The category slug feedhub wrote; other tools' category strings are not slugs."""
     value = _attribute(outline, "category")
-    return value if value and _SLUG.fullmatch(value) else None
+    return value if value and is_slug(value) else None
 
 
 def _title(outline: etree._Element) -> str:

@@ -10,6 +10,7 @@ not rewritten at all (their mtime, and so Last-Modified, stays).
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -22,9 +23,11 @@ from feedhub.config.settings import Settings
 from feedhub.core.files import write_atomically
 from feedhub.core.models import PublishedEntry
 from feedhub.core.site import content_type_of, strong_etag
+from feedhub.core.urls import web_url
 from feedhub.publish.catalog import (
     ATOM,
     FEED_FILES,
+    FEED_PAGE,
     FRONT_PAGE,
     JSON_FEED,
     RSS,
@@ -33,22 +36,32 @@ from feedhub.publish.catalog import (
     FeedInfo,
     feeds_digest,
     feeds_of,
+    health_feed,
     newest_update,
-    public_url,
 )
-from feedhub.publish.frontpage import render_front_page, site_digest, source_rows, summarize_feed
+from feedhub.publish.frontpage import (
+    render_feed_page,
+    render_front_page,
+    site_digest,
+    source_rows,
+    summarize_feed,
+)
 from feedhub.publish.jsonfeed import render_json_feed
-from feedhub.publish.opml import render_opml
+from feedhub.publish.opml import LocalSources, render_opml
 from feedhub.rules.neardup import showing_of
 from feedhub.store.facade import Store
+from feedhub.store.websub_sources import SubscriberStore
 
 log = logging.getLogger(__name__)
 
 GENERATOR_URI = "https://github.com/feedhub/feedhub"
 SITE_DIGEST = "site_digest"  # in hub_state: what the site was last written from
 FEEDS_DIGEST = "feeds_digest"  # in hub_state: what all the feeds were last written from
-_ATOM_ENTRY = "{http://www.w3.org/2005/Atom}entry"
-_ATOM_LINK = "{http://www.w3.org/2005/Atom}link"
+_ATOM = "{http://www.w3.org/2005/Atom}"
+_ATOM_ENTRY = _ATOM + "entry"
+_ATOM_LINK = _ATOM + "link"
+_ATOM_SOURCE = _ATOM + "source"
+_ITUNES = "{http://www.itunes.com/dtds/podcast-1.0.dtd}"
 
 
 def publish(
@@ -120,6 +133,7 @@ def write_feed(
         ATOM: render_atom(feed, published),
         RSS: render_rss(feed, published),
         JSON_FEED: render_json_feed(feed, published),
+        FEED_PAGE: render_feed_page(feed, published),
     }
     return _write_all(output_dir, f"{feed.slug}/", documents, keeper)
 
@@ -134,10 +148,10 @@ def write_site(
         summarize_feed(feed, latest[feed.slug], sizes.get(feed.slug, 0))
         for feed in feeds_of(settings)
     ]
-    sources = source_rows(settings, store.source_states(), site_links)
+    sources = source_rows(settings, store.source_states(), site_links, _pushing(store, settings))
     documents = {
-        FRONT_PAGE: render_front_page(settings.hub.title, feeds, sources),
-        SOURCES_OPML: render_opml(settings, site_links),
+        FRONT_PAGE: render_front_page(settings.hub.title, feeds, sources, health_feed(settings)),
+        SOURCES_OPML: render_opml(settings, site_links, local=LocalSources.THROUGH_HUB),
     }
     with store.publication(write=True) as keeper:
         written = _write_all(settings.hub.output_dir, "", documents, keeper)
@@ -149,8 +163,13 @@ def site_is_current(store: Store, settings: Settings) -> bool:
     """Whether the site (front page, sources.opml) shows what it would show if written now,
     the feeds' entries aside (see `feedhub.publish.frontpage.site_digest`)."""
     site_links = store.site_links()
-    sources = source_rows(settings, store.source_states(), site_links)
+    sources = source_rows(settings, store.source_states(), site_links, _pushing(store, settings))
     return store.hub_state(SITE_DIGEST) == site_digest(settings, sources, site_links)
+
+
+def _pushing(store: Store, settings: Settings) -> set[str]:
+    """The sources whose WebSub hubs push to feedhub, for the front page."""
+    return SubscriberStore(store).pushing() if settings.websub.enabled else set()
 
 
 def _write_all(
@@ -183,11 +202,26 @@ def write_document(output_dir: Path, path: str, body: bytes, keeper: DocumentKee
 
 def render_atom(feed: FeedInfo, published: Sequence[PublishedEntry]) -> bytes:
     generator = _generator(feed, published, self_name=ATOM)
-    return _with_link_attributes(bytes(generator.atom_str(pretty=True)), published)
+    document = _with_link_attributes(bytes(generator.atom_str(pretty=True)), published)
+    return _with_hub(document, feed.hub)
+
+
+def _with_hub(document: bytes, hub: str | None) -> bytes:
+    """Add `<atom:link rel="hub">` beside the feed's `rel="self"` (WebSub discovery);
+    feedgen knows no hub links."""
+    if hub is None:
+        return document
+    root = etree.fromstring(document)
+    own = root if root.tag != "rss" else root.find("channel")
+    self_link = next(link for link in own.iterchildren(_ATOM_LINK) if link.get("rel") == "self")
+    hub_link = etree.Element(_ATOM_LINK, href=hub, rel="hub")
+    hub_link.tail = self_link.tail
+    self_link.addnext(hub_link)
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
 
 
 def _with_link_attributes(document: bytes, published: Sequence[PublishedEntry]) -> bytes:
-    """Put back the rel, type and length of each entry's links.
+    """Put back the rel, type and length of each entry's links, and complete its atom:source.
 
     feedgen 1.0 writes an entry's links with their href only (its `atom_entry` reads
     them from the element it has just created), which would turn enclosures and
@@ -198,12 +232,71 @@ def _with_link_attributes(document: bytes, published: Sequence[PublishedEntry]) 
         links = zip(element.iterfind(_ATOM_LINK), _entry_links(entry), strict=True)
         for link, attributes in links:
             link.attrib.update(attributes)
+        if (source := element.find(_ATOM_SOURCE)) is not None:
+            _fill_source(source, entry)
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
+
+
+def _fill_source(element: etree._Element, entry: PublishedEntry) -> None:
+    """atom:source as RFC 4287 (4.2.11) means it: the source feed's id, title, links and
+    updated (feedgen writes a title and one link). The id is the feed's URL, or for a local
+    file a UUID made from it, so its path stays private; updated is the entry's own, the
+    latest the source feed is known to have changed, so republishing gives the same bytes."""
+    source = entry.source
+    feed_url = web_url(source.url)
+    identity = feed_url or f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, source.url)}"
+    element.clear(keep_tail=True)
+    etree.SubElement(element, _ATOM + "id").text = identity
+    etree.SubElement(element, _ATOM + "title").text = source.name
+    if feed_url:
+        etree.SubElement(element, _ATOM_LINK, rel="self", href=feed_url)
+    if site := web_url(source.link):
+        etree.SubElement(element, _ATOM_LINK, rel="alternate", type="text/html", href=site)
+    etree.SubElement(element, _ATOM + "updated").text = entry.updated.isoformat()
 
 
 def render_rss(feed: FeedInfo, published: Sequence[PublishedEntry]) -> bytes:
     generator = _generator(feed, published, self_name=RSS)
-    return _with_related_links(bytes(generator.rss_str(pretty=True)), published)
+    document = _with_hub(bytes(generator.rss_str(pretty=True)), feed.hub)
+    document = _with_related_links(document, published)
+    if not any(entry.image or _duration(entry) for entry in published):
+        return document
+    return _with_podcast_details(document, feed, published)
+
+
+def _with_podcast_details(
+    document: bytes, feed: FeedInfo, published: Sequence[PublishedEntry]
+) -> bytes:
+    """What a podcast app needs besides the enclosure: each episode's itunes:duration and
+    itunes:image, and the cover as the channel's image when all episodes share one.
+
+    Added here rather than through feedgen's podcast extension, which refuses image URLs
+    that do not end in .jpg or .png (a query string, a .webp)."""
+    root = etree.fromstring(document)
+    channel = root.find("channel")
+    for element, entry in zip(root.iter("item"), published, strict=True):
+        if seconds := _duration(entry):
+            etree.SubElement(element, _ITUNES + "duration").text = str(seconds)
+        if entry.image:
+            etree.SubElement(element, _ITUNES + "image", href=entry.image)
+    covers = {entry.image for entry in published if entry.image}
+    if channel is not None and len(covers) == 1:
+        (cover,) = covers
+        first_item = channel.find("item")
+        image = etree.Element("image")
+        for name, text in (("url", cover), ("title", feed.title), ("link", feed.base_url)):
+            etree.SubElement(image, name).text = text
+        for element in (image, etree.Element(_ITUNES + "image", href=cover)):
+            if first_item is None:
+                channel.append(element)
+            else:
+                first_item.addprevious(element)
+    etree.cleanup_namespaces(root, top_nsmap={"itunes": _ITUNES[1:-1]})
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
+
+
+def _duration(entry: PublishedEntry) -> int | None:
+    return next((e.duration for e in entry.enclosures if e.duration), None)
 
 
 def _with_related_links(document: bytes, published: Sequence[PublishedEntry]) -> bytes:
@@ -232,7 +325,7 @@ def _generator(
     generator.link(href=feed.base_url, rel="alternate")
     generator.language("en")
     generator.generator("feedhub", __version__, GENERATOR_URI)
-    newest = newest_update(published)
+    newest = newest_update(published, feed.quiet_since)
     generator.updated(newest)
     generator.lastBuildDate(newest)
     for entry in published:
@@ -287,4 +380,4 @@ def _entry_links(entry: PublishedEntry) -> list[dict[str, str]]:
 
 def _public_source_url(entry: PublishedEntry, fallback: str) -> str:
     """The source's feed URL, unless it is a local file the public has no business seeing."""
-    return public_url(entry.source.url) or public_url(entry.source.link) or fallback
+    return web_url(entry.source.url) or web_url(entry.source.link) or fallback

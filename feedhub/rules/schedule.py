@@ -97,10 +97,18 @@ def after_success(
 
 
 def after_failure(
-    state: SourceState, error: SourceError, now: datetime, timing: Timing
+    state: SourceState,
+    error: SourceError,
+    now: datetime,
+    timing: Timing,
+    *,
+    answered: int | None = None,
 ) -> PollResult:
-    """The poll failed: gone (410), asked to wait (429/503 + Retry-After), or back off."""
-    status = error.status if isinstance(error, HTTPStatusError) else None
+    """The poll failed: gone (410), asked to wait (429/503 + Retry-After), or back off.
+
+    `answered`: the HTTP status of a response that came back but could not be read.
+    """
+    status = error.status if isinstance(error, HTTPStatusError) else answered
     failures = state.failures + 1
     health = SourceHealth.FAILING
     message = one_line(str(error))
@@ -137,9 +145,12 @@ def after_failure(
     return _with_events(state, result)
 
 
-def with_warning(result: PollResult, warning: str) -> PollResult:
-    """A success that still deserves a note: the document was not well formed, or hit a limit."""
-    return replace(result, last_error=one_line(warning))
+def with_warning(state: SourceState, result: PollResult, document: FeedDocument) -> PollResult:
+    """A success that deserves a note (`document.warning`): in the warning state when the
+    document was not well formed, ok with the note when it only reached a limit."""
+    health = SourceHealth.WARNING if document.malformed else result.health
+    noted = replace(result, health=health, last_error=one_line(document.warning or ""))
+    return _with_events(state, noted)
 
 
 def feed_hint(document: FeedDocument) -> int | None:
@@ -195,7 +206,8 @@ def _with_events(state: SourceState, result: PollResult) -> PollResult:
 
 
 def health_events(state: SourceState, result: PollResult) -> list[HealthEvent]:
-    """What an operator should hear about this poll: failing, recovered, moved, gone."""
+    """What an operator should hear about this poll: failing, a warning, recovered, moved,
+    gone."""
     events: list[HealthEvent] = []
 
     def event(change: HealthChange, message: str) -> None:
@@ -213,6 +225,10 @@ def health_events(state: SourceState, result: PollResult) -> list[HealthEvent]:
         event(HealthChange.FAILING, f"{state.name} is failing: {result.last_error}")
     elif result.health is SourceHealth.GONE:
         event(HealthChange.GONE, f"{state.name} is gone: {result.last_error}")
+    elif result.health is SourceHealth.WARNING:
+        event(HealthChange.WARNING, f"{state.name}: {result.last_error}")
+    elif result.health is SourceHealth.OK and state.health is SourceHealth.WARNING:
+        event(HealthChange.RECOVERED, f"{state.name} sends a document without problems again")
     elif result.health is SourceHealth.OK and state.health is not SourceHealth.NEW:
         event(
             HealthChange.RECOVERED,

@@ -28,6 +28,9 @@ from feedhub.config.settings import Settings
 from feedhub.core.clock import ensure_utc
 from feedhub.core.errors import ServeError
 from feedhub.core.site import Document, DocumentSource, content_type_of, document_file, strong_etag
+from feedhub.core.websub import WebSubEndpoints
+from feedhub.serve.slowclients import HARD_CONNECTION_LIMIT, HEADER_TIMEOUT, guard_slow_clients
+from feedhub.serve.websub import websub_answer
 
 logger = logging.getLogger(__name__)
 
@@ -41,13 +44,39 @@ _SAFE_PATH = re.compile(r"(?:[A-Za-z0-9_~-][A-Za-z0-9._~-]*/)*(?:[A-Za-z0-9_~-][
 
 _WAITRESS_LIMITS: dict[str, Any] = {
     "max_request_header_size": 16 * 1024,
-    "max_request_body_size": 1024,  # we accept no bodies
+    "max_request_body_size": 1024,  # no bodies but WebSub's (see `server_limits`)
     "channel_timeout": 30,  # a client that stalls for longer is dropped...
     "cleanup_interval": 10,  # ...within this many seconds more
-    "connection_limit": 100,
+    # A ceiling only: `slowclients` keeps 100 open, making room for new clients.
+    "connection_limit": HARD_CONNECTION_LIMIT,
     "ident": "feedhub",
 }
 _ALLOWED_METHODS = ("GET", "HEAD")
+# Nothing published runs a script (the front page has none, feeds are data): every
+# response says so, and that no page may frame it or learn where its readers go next.
+# The front page's one <style> element is inline.
+_SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    (
+        "Content-Security-Policy",
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    ),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),
+)
+
+# What a folder answers while the site has no front page: the hub has not published yet.
+_NOTHING_PUBLISHED = b"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Nothing published yet</title></head>
+<body><h1>Nothing is published here yet</h1>
+<p>The feeds appear here once feedhub has published them. Run <code>feedhub run --once</code>
+to poll the sources and publish the feeds, or <code>feedhub publish</code> to write them from
+what is already stored; the daemon, <code>feedhub run</code>, publishes after its first poll.</p>
+</body></html>
+"""
 _GZIP_CACHE_SIZE = 64
 _ETAG_CACHE_SIZE = 1024
 
@@ -171,14 +200,28 @@ def _gzip_etag(etag: str) -> str:
 class _App:
     """The WSGI application; see `make_app`."""
 
-    def __init__(self, documents: DocumentSource, max_age_seconds: int, metrics: Metrics | None):
+    def __init__(
+        self,
+        documents: DocumentSource,
+        max_age_seconds: int,
+        metrics: Metrics | None,
+        websub: WebSubEndpoints | None = None,
+    ):
         self._documents = documents
+        self._websub = websub
         self._cache_control = f"max-age={max_age_seconds}"
         self._metrics = metrics
         self._gzipped: _LRU[str, bytes] = _LRU(_GZIP_CACHE_SIZE)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
+        answer = None if self._websub is None else websub_answer(self._websub, environ)
+        if answer is not None:
+            headers = [("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store")]
+            body = answer.body.encode("utf-8")
+            return _respond(
+                environ, start_response, answer.status, body, [*headers, *answer.headers]
+            )
         if method not in _ALLOWED_METHODS:
             return _plain(
                 environ,
@@ -199,8 +242,19 @@ class _App:
         path = safe_relative_path(path_info)
         document = None if path is None else self._documents.get(path)
         if document is None:
+            if path is not None and document_file(path) != path and not self._published():
+                return _respond(
+                    environ,
+                    start_response,
+                    "404 Not Found",
+                    _NOTHING_PUBLISHED,
+                    [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")],
+                )
             return _plain(environ, start_response, "404 Not Found", [])
         return self._document(environ, start_response, document)
+
+    def _published(self) -> bool:
+        return self._documents.get("") is not None
 
     def _document(
         self, environ: WSGIEnvironment, start_response: StartResponse, document: Document
@@ -217,7 +271,7 @@ class _App:
             ("Vary", "Accept-Encoding"),
         ]
         if _not_modified(environ, etag, document.last_modified):
-            start_response("304 Not Modified", validators)
+            start_response("304 Not Modified", [*validators, *_SECURITY_HEADERS])
             return []
         headers = [("Content-Type", document.content_type), *encoding, *validators]
         return _respond(environ, start_response, "200 OK", body, headers)
@@ -232,7 +286,7 @@ def _respond(
 ) -> Iterable[bytes]:
     start_response(
         status,
-        [*headers, ("Content-Length", str(len(body))), ("X-Content-Type-Options", "nosniff")],
+        [*headers, ("Content-Length", str(len(body))), *_SECURITY_HEADERS],
     )
     return [] if environ["REQUEST_METHOD"] == "HEAD" else [body]
 
@@ -254,20 +308,36 @@ def _plain(
 
 
 def make_app(
-    documents: DocumentSource, max_age_seconds: int, metrics: Metrics | None = None
+    documents: DocumentSource,
+    max_age_seconds: int,
+    metrics: Metrics | None = None,
+    websub: WebSubEndpoints | None = None,
 ) -> WSGIApplication:
-    """The WSGI app serving `documents`, and `/metrics` from `metrics` (body, content type)."""
-    return _App(documents, max_age_seconds, metrics)
+    """The WSGI app serving `documents`, and `/metrics` from `metrics` (body, content type),
+    and the WebSub hub and callbacks through `websub`, when given."""
+    return _App(documents, max_age_seconds, metrics, websub)
 
 
 def site_app(
-    settings: Settings, metrics: Metrics | None, documents: DocumentSource | None = None
+    settings: Settings,
+    metrics: Metrics | None,
+    documents: DocumentSource | None = None,
+    websub: WebSubEndpoints | None = None,
 ) -> WSGIApplication:
     """The app serving a hub's site: `documents`, else the files in output_dir (see
     `feedhub.app.site.site_documents`). Clients may cache a document for as long as
     the most often polled source's interval, as nothing changes faster than that."""
     max_age = int(settings.shortest_interval.total_seconds())
-    return make_app(documents or FileDocuments(settings.hub.output_dir), max_age, metrics)
+    files = documents or FileDocuments(settings.hub.output_dir)
+    return make_app(files, max_age, metrics, websub)
+
+
+def server_limits(settings: Settings) -> dict[str, Any]:
+    """The waitress settings that differ from `_WAITRESS_LIMITS` for this config: with
+    WebSub, hubs push whole documents, as large as a fetch may be."""
+    if not settings.websub.enabled:
+        return {}
+    return {"max_request_body_size": settings.fetch.max_body_bytes}
 
 
 def _create_server(
@@ -277,9 +347,10 @@ def _create_server(
     threads: int,
     socket_map: dict[int, Any],
     limits: Mapping[str, Any] = _WAITRESS_LIMITS,
+    header_timeout: float = HEADER_TIMEOUT,
 ) -> Any:
     try:
-        return waitress.server.create_server(
+        server = waitress.server.create_server(
             app, map=socket_map, host=host, port=port, threads=threads, **limits
         )
     except OSError as error:
@@ -287,11 +358,21 @@ def _create_server(
             f"cannot listen on {host}:{port} ({error.strerror or error}); "
             "pick another --host/--port (or [serve] host/port), or stop what uses it"
         ) from None
+    guard_slow_clients(socket_map, header_timeout=header_timeout)
+    return server
 
 
-def serve(app: WSGIApplication, host: str, port: int, *, threads: int = 4) -> None:
-    """Serve `app` on host:port until interrupted."""
-    server = _create_server(app, host, port, threads, {})
+def serve(
+    app: WSGIApplication,
+    host: str,
+    port: int,
+    *,
+    threads: int = 4,
+    limits: Mapping[str, Any] | None = None,
+) -> None:
+    """Serve `app` on host:port until interrupted; `limits` as for `start_background_server`."""
+    waitress_limits = {**_WAITRESS_LIMITS, **(limits or {})}
+    server = _create_server(app, host, port, threads, {}, waitress_limits)
     logger.info("serving on http://%s:%s", host, port)
     server.run()
 
@@ -336,14 +417,15 @@ def start_background_server(
     *,
     threads: int = 4,
     limits: Mapping[str, Any] | None = None,
+    header_timeout: float = HEADER_TIMEOUT,
 ) -> tuple[BackgroundServer, threading.Thread]:
     """Serve `app` from a daemon thread; port 0 picks a free port (see `effective_port`).
-    `limits` overrides waitress settings of `_WAITRESS_LIMITS` (tests shorten timeouts)."""
+    `limits` overrides waitress settings of `_WAITRESS_LIMITS`, and `header_timeout`
+    that of `feedhub.serve.slowclients` (tests shorten timeouts)."""
     socket_map: dict[int, Any] = {}
     waitress_limits = {**_WAITRESS_LIMITS, **(limits or {})}
-    server = BackgroundServer(
-        _create_server(app, host, port, threads, socket_map, waitress_limits), socket_map
-    )
+    created = _create_server(app, host, port, threads, socket_map, waitress_limits, header_timeout)
+    server = BackgroundServer(created, socket_map)
     thread = threading.Thread(target=server.run, name="feedhub-serve", daemon=True)
     thread.start()
     logger.info("serving on http://%s:%s", server.effective_host, server.effective_port)

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from feedhub.core.site import Document, document_file
 from feedhub.store import dialects
 from feedhub.store.schema import documents
+from feedhub.store.websub import topic_changed
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +54,10 @@ def save_document(
     stored = upsert.on_conflict_do_update(
         index_elements=[documents.c.path], set_=replace, where=changed
     ).returning(documents.c.path)
-    return connection.execute(stored).first() is not None
+    saved = connection.execute(stored).first() is not None
+    if saved:
+        topic_changed(connection, path)  # its WebSub subscribers are owed the new document
+    return saved
 
 
 def document(connection: Connection, path: str) -> StoredDocument | None:

@@ -110,11 +110,14 @@ def upgrade_schema(engine: Engine) -> None:
         alembic_config.attributes["connection"] = connection
         command.upgrade(alembic_config, "heads")
         connection.commit()
-    log.info(
-        "store schema upgraded from %s to %s",
-        ", ".join(sorted(current)) or "nothing",
-        ", ".join(sorted(heads)),
-    )
+    if current:
+        log.info(
+            "store schema upgraded from %s to %s",
+            ", ".join(sorted(current)),
+            ", ".join(sorted(heads)),
+        )
+    else:  # a new store: nothing worth a line at the default level
+        log.debug("store schema created at %s", ", ".join(sorted(heads)))
 
 
 def database_error_line(error: BaseException) -> str:

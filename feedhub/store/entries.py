@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from feedhub.core.models import (
+    Enclosure,
     EntryToStore,
     PollResult,
     SourceState,
@@ -369,6 +370,13 @@ def _entry_values(entry: EntryToStore) -> dict[str, Any]:
         "content_html": entry.content_html,
         "authors": json.dumps(list(entry.authors), ensure_ascii=False),
         "labels": json.dumps(list(entry.labels), ensure_ascii=False),
-        "enclosures": json.dumps([[e.url, e.length, e.type] for e in entry.enclosures]),
+        "enclosures": json.dumps([_enclosure_values(e) for e in entry.enclosures]),
         "content_hash": entry.content_hash,
+        "image": entry.image,
     }
+
+
+def _enclosure_values(enclosure: Enclosure) -> list[object]:
+    """An enclosure as stored: url, length, type, and its duration when known."""
+    values: list[object] = [enclosure.url, enclosure.length, enclosure.type]
+    return values if enclosure.duration is None else [*values, enclosure.duration]

@@ -22,7 +22,7 @@ from feedhub.core.errors import StoreError
 from feedhub.core.models import HealthEvent, PollResult, SourceState
 from feedhub.rules import neardup
 from feedhub.rules.routing import Routable
-from feedhub.store import categories, documents, entries, sources, state
+from feedhub.store import categories, claims, documents, entries, sources, state
 from feedhub.store.documents import StoredDocument
 from feedhub.store.engine import create_store_engine, database_error_line, safe_url, upgrade_schema
 from feedhub.store.entries import RoutedEntry, StoreReport
@@ -143,6 +143,23 @@ class Store:
         """The newest `limit` health events, newest first."""
         with self.reading() as connection:
             return sources.recent_health_events(connection, limit)
+
+    def free_gone_claims(self, here: claims.Holder) -> list[str]:
+        """Give back the claims of gone holders (`feedhub.store.claims.free_gone`)."""
+        with self.writing() as connection:
+            return claims.free_gone(connection, here)
+
+    def held_sources(self, now: datetime, here: claims.Holder) -> list[claims.Held]:
+        """Sources other workers have in hand (`feedhub.store.claims.held_sources`)."""
+        with self.reading() as connection:
+            return claims.held_sources(connection, now, here)
+
+    def count_due(
+        self, now: datetime, here: claims.Holder, *, everything: bool
+    ) -> tuple[int, list[claims.Held]]:
+        """How many sources are due, and which are held (`feedhub.store.claims.count_due`)."""
+        with self.reading() as connection:
+            return claims.count_due(connection, now, here, everything=everything)
 
     # --- entries and categories -------------------------------------------
 

@@ -290,13 +290,12 @@ def _published(uid: str, group: Sequence[Any], order: Mapping[str, int]) -> Publ
         content_html=shown.content_html,
         authors=tuple(json.loads(shown.authors)),
         labels=tuple(json.loads(shown.labels)),
-        enclosures=tuple(
-            Enclosure(url, length, kind) for url, length, kind in json.loads(shown.enclosures)
-        ),
+        enclosures=tuple(Enclosure(*values) for values in json.loads(shown.enclosures)),
         published=shown.published or shown.sort_time,
         updated=updated,
         source=PublishedSource(
             name=shown.source_name, url=shown.source_url, link=shown.source_link
         ),
         related=tuple(related.values()),
+        image=shown.image,
     )

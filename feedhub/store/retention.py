@@ -61,7 +61,8 @@ def prune_if_due(store: Store, hub: HubSettings, now: datetime) -> Pruned | None
             return None
         pruned = prune(connection, hub.keep_days, hub.keep_min, now)
         write_state(connection, LAST_PRUNE, now.isoformat())
-    log.info(
+    log.log(
+        logging.INFO if pruned.entries or pruned.tombstones_expired else logging.DEBUG,
         "retention: pruned %d entries first seen more than %d days ago (kept the newest %d "
         "of each source and what sources still list); %d old tombstones dropped",
         pruned.entries,

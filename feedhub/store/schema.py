@@ -94,6 +94,7 @@ entries = Table(
     Column("sort_time", UTCDateTime, nullable=False),
     Column("content_hash", String(64), nullable=False),
     Column("duplicate_of", Integer, ForeignKey("entries.id", ondelete="SET NULL")),
+    Column("image", String(2048)),  # its artwork (migration 0007_podcast)
     UniqueConstraint("source_id", "key", name="uq_entries_source_key"),
     Index("ix_entries_canonical_link", "canonical_link"),
     Index("ix_entries_duplicate_of", "duplicate_of"),
@@ -135,7 +136,7 @@ health_events = Table(
     Column("at", UTCDateTime, nullable=False),
     Column("source_name", String(500), nullable=False),
     Column("source_url", String(2048), nullable=False),  # as configured
-    Column("change", String(16), nullable=False),  # failing, recovered, moved, gone
+    Column("change", String(16), nullable=False),  # failing, warning, recovered, moved, gone
     Column("message", Text, nullable=False),
     Index("ix_health_events_at", "at", "id"),
 )
@@ -187,9 +188,70 @@ hub_state = Table(
     Column("value", Text, nullable=False),
 )
 
+# WebSub, feedhub as a hub: requests waiting for their intent verification.
+websub_requests = Table(
+    "websub_requests",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("mode", String(16), nullable=False),
+    Column("topic", String(1024), nullable=False),  # a site path, like "all/atom.xml"
+    Column("callback", String(2048), nullable=False),
+    Column("callback_host", String(255), nullable=False),
+    Column("secret", String(200)),
+    Column("lease_seconds", Integer, nullable=False),
+    Column("received", UTCDateTime, nullable=False),
+    Column("claim_until", UTCDateTime),  # a worker is verifying it until then
+)
+
+# WebSub, feedhub as a hub: verified subscribers, and whether they have a change to get.
+websub_subscribers = Table(
+    "websub_subscribers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(64), nullable=False, unique=True),  # a hash of topic and callback
+    Column("topic", String(1024), nullable=False),
+    Column("callback", String(2048), nullable=False),
+    Column("callback_host", String(255), nullable=False),
+    Column("secret", String(200)),
+    Column("expires", UTCDateTime, nullable=False),
+    Column("changed", Boolean, nullable=False, default=False),  # a delivery is owed
+    Column("failures", Integer, nullable=False, default=0),
+    Column("retry_at", UTCDateTime),
+    Column("claim_until", UTCDateTime),  # a worker is delivering to it until then
+    Index("ix_websub_subscribers_topic", "topic"),
+    Index("ix_websub_subscribers_callback_host", "callback_host"),
+)
+
+# WebSub, feedhub as a subscriber: its subscription to each source's hub.
+websub_sources = Table(
+    "websub_sources",
+    metadata,
+    Column("source_id", Integer, ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True),
+    Column("hub", String(2048), nullable=False),
+    Column("topic", String(2048), nullable=False),
+    Column("token", String(64), nullable=False, unique=True),
+    Column("secret", String(100), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("verified_at", UTCDateTime),
+    Column("lease_until", UTCDateTime),
+    Column("retry_at", UTCDateTime),  # when the next request to the hub is due
+    Column("failures", Integer, nullable=False, default=0),
+    Column("claim_until", UTCDateTime),
+)
+
+# WebSub, feedhub as a subscriber: the last document a hub pushed, until a poll takes it.
+websub_pushes = Table(
+    "websub_pushes",
+    metadata,
+    Column("source_id", Integer, ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True),
+    Column("body", LargeBinary, nullable=False),
+    Column("content_type", String(200), nullable=False),
+    Column("received", UTCDateTime, nullable=False),
+)
+
 Index("ix_entries_source_first_seen", entries.c.source_id, entries.c.first_seen)
 
-# --- near-duplicate stories (migration 0006_neardup) ----------------------------------
+# --- near-duplicate stories (migration 0008_neardup) ----------------------------------
 
 # Candidate keys (band hashes, see feedhub.rules.neardup) each entry is filed under.
 neardup_keys = Table(

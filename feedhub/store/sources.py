@@ -18,7 +18,7 @@ from feedhub.core.models import (
     SourceState,
 )
 from feedhub.rules.spread import host_of, spread_over_hosts
-from feedhub.store import dialects
+from feedhub.store import claims, dialects
 from feedhub.store.schema import (
     entries,
     health_events,
@@ -77,26 +77,15 @@ def claim_due(
     has in hand per host). The claim is a lease until now + `lease`, committed before
     anything is fetched: other workers skip the sources until the poll's result is
     stored (which releases it) or the lease runs out (the worker died: a live one
-    renews its leases, see `renew_claims`). On PostgreSQL the rows are picked with FOR
+    renews its leases, see `renew_claims`; or a run on the same machine finds its
+    process gone, see `claims.free_gone`). On PostgreSQL the rows are picked with FOR
     UPDATE SKIP LOCKED, so concurrent claims neither wait nor overlap.
     """
-    # A source without a next due time is not scheduled (gone) until retried.
-    due: list[sa.ColumnElement[bool]] = [
-        sources.c.active.is_(True),
-        sources.c.next_due.is_not(None),
-    ]
-    if everything:
-        due.append(
-            sa.or_(sources.c.last_attempt.is_(None), sources.c.last_attempt < (started or now))
-        )
-        order: tuple[sa.ColumnElement[Any], ...] = (sources.c.id,)
-    else:
-        due.append(sources.c.next_due <= now)
-        order = (sources.c.next_due, sources.c.id)
-    free = sa.or_(sources.c.lease_until.is_(None), sources.c.lease_until <= now)
+    due = claims.due_conditions(now, everything=everything, started=started)
+    order = (sources.c.id,) if everything else (sources.c.next_due, sources.c.id)
     query = (
         sa.select(sources.c.id, sources.c.url, sources.c.effective_url)
-        .where(*due, free)
+        .where(*due, claims.free_condition(now))
         .order_by(*order)
         .limit(None if limit is None else limit * SCAN)
         .with_for_update(skip_locked=True)

@@ -1,6 +1,6 @@
 """Near-duplicate stories: candidate keys per entry, and each entry's own categories.
 
-Revision ID: 0006_neardup
+Revision ID: 0008_neardup
 Revises: 0005_workers
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006_neardup"
+revision = "0008_neardup"
 down_revision = "0005_workers"
 branch_labels = None
 depends_on = None
