@@ -112,3 +112,24 @@ def test_cost_growth_prints_every_part_and_plots(tmp_path: Path) -> None:
     assert {"update", "publish", "memory", "idle"} <= parts, done.stdout
     assert "USING COVERING INDEX ix_entry_categories_recent" in done.stdout
     assert plot.read_bytes().startswith(b"\x89PNG")
+
+
+def test_near_duplicate_cost_prints_both_parts(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.neardup", "--quick", "--work", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split()[0] for line in lines if line.split()[:1] in (["on"], ["off"])] == [
+        "on",
+        "off",
+    ]
+    assert "detection costs" in done.stdout
+    sizes = [
+        line.split()[0] for line in lines[lines.index(next(x for x in lines if "keys:" in x)) :]
+    ]
+    assert {"1000", "5000"} <= set(sizes)

@@ -204,6 +204,27 @@ def test_the_bundled_demo_runs_without_network(tmp_path: Path) -> None:
     assert [e.title for e in atom_entries(feed)].count(SEED_TITLE) == 1
 
 
+def test_the_demo_credits_the_shared_story_to_the_original_with_the_copy_related(
+    tmp_path: Path,
+) -> None:
+    shutil.copytree(
+        ROOT / "config", tmp_path / "config", ignore=shutil.ignore_patterns("public", "*.sqlite*")
+    )
+    result = run_feedhub("--config", tmp_path / "config" / "demo.toml", "run", "--once")
+    assert result.returncode == 0, result.stderr
+    public = tmp_path / "config" / "public"
+    for slug in ("defense-security", "all"):
+        [story] = [e for e in atom_entries(public / slug / "atom.xml") if e.title == SEED_TITLE]
+        assert story.source.title == "OpenVoiceNews U.S."  # published 14:30Z, the digest 16:05Z
+        related = [(link.href, link.title) for link in story.links if link.rel == "related"]
+        assert related == [
+            (
+                "https://defencedigest.example/briefs/2025/07/us-india-defence-sales",
+                "Defence Digest",
+            )
+        ]
+
+
 def test_daemon_polls_on_schedule_and_stops_on_sigterm(
     feed_server: FeedServer, write_config: ConfigWriter
 ) -> None:

@@ -116,5 +116,5 @@ def test_other_sources_of_an_article_are_related_links_not_alternates(two: Sourc
     links = [dict(link.attrib) for link in entry.findall("a:link", ATOM)]
     assert links == [
         {"href": "https://news.example/story", "rel": "alternate"},
-        {"href": "http://www.news.example/story/", "rel": "related"},
+        {"href": "http://www.news.example/story/", "rel": "related", "title": "Source 1"},
     ]

@@ -26,7 +26,7 @@ from feedhub.parse.pool import Parser
 from feedhub.publish.catalog import feeds_of
 from feedhub.publish.health import health_feed_path, publish_health
 from feedhub.publish.publisher import feeds_are_current, missing_outputs, publish, site_is_current
-from feedhub.rules import websub
+from feedhub.rules import neardup, websub
 from feedhub.rules.publishing import PublishPlan, plan_publish, site_may_differ
 from feedhub.rules.routing import Routable, Router, routing_digest
 from feedhub.rules.schedule import Timing
@@ -114,6 +114,7 @@ class Hub:
             sources=self._sources,
             timing=self.timing,
             websub=self.websub,
+            neardup=neardup.policy_of(self.settings),
         )
         return Poll(steps).run(everything=everything, stop=stop, progress=progress)
 

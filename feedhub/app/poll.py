@@ -28,7 +28,7 @@ from feedhub.core.models import Fetched, FetchOutcome, HealthChange, PollResult,
 from feedhub.core.text import counted
 from feedhub.fetch.client import Fetcher, FetchRequest
 from feedhub.parse.pool import Parser, body_hash
-from feedhub.rules import dedupe, schedule
+from feedhub.rules import dedupe, neardup, schedule
 from feedhub.rules.routing import Router
 from feedhub.rules.schedule import Timing
 from feedhub.rules.spread import host_of
@@ -67,6 +67,7 @@ class PollSteps:
     sources: Mapping[str, SourceSettings]  # the configured sources, by URL
     timing: Callable[[SourceSettings], Timing]
     websub: WebSub  # pushed documents stand in for fetches; what a poll saw may subscribe
+    neardup: neardup.Policy = neardup.DEFAULT_POLICY  # which sources' stories may merge
 
 
 class Poll:
@@ -187,7 +188,9 @@ class Poll:
         result = succeeded(feed_hint_seconds=schedule.feed_hint(document))
         if document.warning:
             result = schedule.with_warning(state, result, document)
-        report = steps.store.store_entries(state, routed, result, now, site_link=document.link)
+        report = steps.store.store_entries(
+            state, routed, result, now, site_link=document.link, policy=steps.neardup
+        )
         steps.websub.noticed(state, document, new_entries=report.new)
         self._note(result)
         self.summary.new_entries += report.new

@@ -145,12 +145,21 @@ class ServeSettings(_Settings):
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
 
 
+class DedupeSettings(_Settings):
+    """Near-duplicate articles across sources (see `feedhub.rules.neardup`)."""
+
+    enabled: bool = True
+    # The share of the shorter text that must be found in the longer one.
+    threshold: float = Field(default=0.6, ge=0.3, le=1.0)
+
+
 class CategorySettings(_Settings):
     title: str
     match: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     max_per_source: int | None = Field(default=None, ge=1)
+    dedupe: bool = True  # false: every copy of a story is shown on its own
 
 
 class SourceSettings(_Settings):
@@ -159,6 +168,7 @@ class SourceSettings(_Settings):
     categories: tuple[str, ...] = ()
     interval: Duration | None = None
     allow_private_networks: bool | None = None
+    dedupe: bool = True  # false: this source's entries are never merged with others
 
     @field_validator("url")
     @classmethod
@@ -232,6 +242,7 @@ class Settings(_Settings):
     fetch: FetchSettings = FetchSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     serve: ServeSettings = ServeSettings()
+    dedupe: DedupeSettings = DedupeSettings()
     websub: WebSubSettings = WebSubSettings()
     categories: dict[str, CategorySettings] = {}
     sources: tuple[SourceSettings, ...] = ()

@@ -243,6 +243,14 @@ class PublishedSource:
 
 
 @dataclass(frozen=True, slots=True)
+class RelatedLink:
+    """The same story at another source: its link there, and that source's name."""
+
+    url: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
 class PublishedEntry:
     """A stored entry, as a published feed shows it."""
 
@@ -257,5 +265,5 @@ class PublishedEntry:
     published: datetime
     updated: datetime
     source: PublishedSource
-    alternates: tuple[str, ...] = field(default=())  # links of the same article at other sources
+    related: tuple[RelatedLink, ...] = field(default=())  # the same story at other sources
     image: str | None = None  # its artwork (podcast episodes)

@@ -79,8 +79,10 @@ def _source(entry: PublishedEntry) -> dict[str, Any]:
         source["feed_url"] = feed_url
     if home_page_url := web_url(entry.source.link):
         source["home_page_url"] = home_page_url
-    if entry.alternates:
-        source["alternate_urls"] = list(entry.alternates)
+    if entry.related:
+        # The same story at other sites: their links, and with their names.
+        source["alternate_urls"] = [related.url for related in entry.related]
+        source["related"] = [{"url": r.url, "title": r.title} for r in entry.related]
     return source
 
 

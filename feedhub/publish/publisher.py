@@ -58,6 +58,7 @@ from feedhub.publish.frontpage import (
 )
 from feedhub.publish.jsonfeed import render_json_feed
 from feedhub.publish.opml import LocalSources, render_opml
+from feedhub.rules.neardup import showing_of
 from feedhub.store.facade import Store
 from feedhub.store.websub_sources import SubscriberStore
 
@@ -96,12 +97,13 @@ def publish(
     failed: list[str] = []
     latest: dict[str, list[PublishedEntry]] = {}
     for feed in feeds_of(settings):
+        showing = showing_of(settings, feed.slug)
         if wanted is None or feed.slug in wanted:
             forcing = wanted is None or feed.slug in always
             with store.publishing(feed.slug, always=forcing) as publication:
                 if publication is not None:
                     latest[feed.slug] = publication.latest_entries(
-                        feed.slug, settings.hub.max_entries, feed.max_per_source
+                        feed.slug, settings.hub.max_entries, feed.max_per_source, showing
                     )
                     written += write_feed(
                         settings.hub.output_dir, feed, latest[feed.slug], publication, failed
@@ -109,7 +111,7 @@ def publish(
         if feed.slug not in latest:
             with store.publication() as view:
                 latest[feed.slug] = view.latest_entries(
-                    feed.slug, settings.hub.max_entries, feed.max_per_source
+                    feed.slug, settings.hub.max_entries, feed.max_per_source, showing
                 )
     written += write_site(store, settings, latest, failed)
     if failed:
@@ -302,6 +304,7 @@ def render_rss(feed: FeedInfo, published: Sequence[PublishedEntry]) -> bytes:
     entries = [replace(entry, title=_as_rss_text(entry.title)) for entry in published]
     generator = _generator(shown, entries, self_name=RSS)
     document = _with_hub(bytes(generator.rss_str(pretty=True)), feed.hub)
+    document = _with_related_links(document, published)
     if not any(entry.image or _duration(entry) for entry in published):
         return document
     return _with_podcast_details(document, feed, published)
@@ -361,6 +364,19 @@ def _joined(found: re.Match[str]) -> str:
     return start + "\u2060"
 
 
+def _with_related_links(document: bytes, published: Sequence[PublishedEntry]) -> bytes:
+    """RSS 2.0 has one link per item: the same story at other sites goes in as
+    <atom:link rel="related" href=... title=...>, the Atom extension RSS readers know."""
+    if not any(entry.related for entry in published):
+        return document
+    root = etree.fromstring(document)
+    for element, entry in zip(root.iterfind("channel/item"), published, strict=True):
+        for related in entry.related:
+            link = etree.SubElement(element, _ATOM_LINK)
+            link.attrib.update({"rel": "related", "href": related.url, "title": related.title})
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
+
+
 def _generator(
     feed: FeedInfo, published: Sequence[PublishedEntry], *, self_name: str
 ) -> FeedGenerator:
@@ -413,7 +429,7 @@ def _add_entry(generator: FeedGenerator, entry: PublishedEntry, feed_url: str) -
 def _entry_links(entry: PublishedEntry) -> list[dict[str, str]]:
     """The entry's links, in the order they are given to feedgen."""
     links = [{"href": entry.link, "rel": "alternate"}] if entry.link else []
-    links += [{"href": alternate, "rel": "related"} for alternate in entry.alternates]
+    links += [{"href": r.url, "rel": "related", "title": r.title} for r in entry.related]
     # RSS allows one <enclosure>, and feedgen makes it the last one added: the first one.
     links += [
         {

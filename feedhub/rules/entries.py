@@ -102,6 +102,7 @@ class Rewrite:
     updated: datetime
     article: EntryRef | None  # the article it is a copy of once the poll is stored
     revisions: dedupe.Revisions  # its rewrites, this one counted
+    categories: frozenset[str]  # those it was routed to itself
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +233,7 @@ def decide(routed: Sequence[RoutedEntry], known: KnownEntries, now: datetime) ->
                 _rewritten_updated(item.entry, stored, now),
                 articles.article_of(stored.id),
                 revisions,
+                item.categories,
             )
             for item, stored, revisions in rewritten
         ),

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 
 from feedhub.rules.routing import Routable
 from feedhub.store import dialects
+from feedhub.store import neardup as neardup_store
 from feedhub.store.schema import (
     categories,
     entries,
@@ -61,12 +62,14 @@ def reroute(
         .execution_options(yield_per=500)
     )
     routed: dict[int, set[str]] = {}
+    own: dict[int, frozenset[str]] = {}
     times: dict[int, datetime] = {}
     for row in connection.execute(query):
         text = _StoredText(
             row.title, row.summary_html, row.content_html, tuple(json.loads(row.labels))
         )
-        routed.setdefault(row.duplicate_of or row.id, set()).update(route(row.url, text))
+        own[row.id] = route(row.url, text)
+        routed.setdefault(row.duplicate_of or row.id, set()).update(own[row.id])
         if row.duplicate_of is None:
             times[row.id] = row.sort_time
     after = {(article, slug) for article, slugs in routed.items() for slug in slugs}
@@ -93,7 +96,8 @@ def reroute(
     if added:
         connection.execute(entry_categories.insert(), added)
     moved = before ^ after
-    mark_dirty(connection, {slug for _, slug in moved})
+    shown = neardup_store.replace_routes(connection, own)
+    mark_dirty(connection, {slug for _, slug in moved} | shown)
     write_state(connection, ROUTING_DIGEST, digest)
     return bool(moved)
 

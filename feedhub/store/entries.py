@@ -16,8 +16,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from feedhub.core.models import Enclosure, EntryToStore, PollResult, RoutedEntry, SourceState
+from feedhub.rules import neardup
 from feedhub.rules.entries import EntryIntents, EntryRef, Insert, New, Rehome, Rewrite, decide
 from feedhub.store import dialects, identity
+from feedhub.store import neardup as neardup_store
 from feedhub.store.categories import add_to_categories, mark_dirty
 from feedhub.store.known import read_known
 from feedhub.store.schema import entries, entry_categories
@@ -55,6 +57,7 @@ def store_poll(
     now: datetime,
     *,
     site_link: str | None = None,
+    policy: neardup.Policy = neardup.DEFAULT_POLICY,
 ) -> StoreReport:
     """Store one poll's entries and the source's new state in one transaction.
 
@@ -73,14 +76,18 @@ def store_poll(
         len(intents.over_budget),
         len(intents.tombstoned),
     )
-    report = _apply(connection, state, intents, now)
+    report = _apply(connection, state, intents, now, policy)
     update_source(connection, state.id, result, site_link)
     mark_dirty(connection, report.categories)
     return report
 
 
 def _apply(
-    connection: Connection, state: SourceState, intents: EntryIntents, now: datetime
+    connection: Connection,
+    state: SourceState,
+    intents: EntryIntents,
+    now: datetime,
+    policy: neardup.Policy,
 ) -> StoreReport:
     inserted = _insert(connection, state, intents.inserts, now)
 
@@ -112,9 +119,28 @@ def _apply(
         state.id,
         [entry_id for ref in intents.listed if (entry_id := resolve(ref)) is not None],
     )
+    _join_stories(connection, state, intents, inserted, policy)
     categories = set(intents.dirty)
     categories.update(*(intents.inserts[index].categories for index in inserted))
     return StoreReport(new=len(inserted), updated=len(intents.rewrites), categories=categories)
+
+
+def _join_stories(
+    connection: Connection,
+    state: SourceState,
+    intents: EntryIntents,
+    inserted: Mapping[int, int],
+    policy: neardup.Policy,
+) -> None:
+    """Record the categories each entry was routed to itself, and join new entries that
+    repeat another source's story to it (`feedhub.store.neardup`), once they are in their
+    categories (joining moves an article's categories to its story)."""
+    new = [(entry_id, intents.inserts[index]) for index, entry_id in inserted.items()]
+    routes = [(rewrite.id, rewrite.categories) for rewrite in intents.rewrites]
+    neardup_store.record_routes(connection, routes + [(i, insert.categories) for i, insert in new])
+    neardup_store.join_stories(
+        connection, (state.id, state.url), [(i, insert.entry) for i, insert in new], policy
+    )
 
 
 def _insert(

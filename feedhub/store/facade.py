@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from feedhub.config.settings import SourceSettings
 from feedhub.core.errors import StoreError
 from feedhub.core.models import HealthEvent, PollResult, SourceState
+from feedhub.rules import neardup
 from feedhub.rules.routing import Routable
 from feedhub.store import categories, claims, documents, entries, sources, state
 from feedhub.store.documents import StoredDocument
@@ -170,10 +171,13 @@ class Store:
         now: datetime,
         *,
         site_link: str | None = None,
+        policy: neardup.Policy = neardup.DEFAULT_POLICY,
     ) -> StoreReport:
         """Store one poll's entries and the source's new state in one transaction."""
         with self.writing() as connection:
-            return entries.store_poll(connection, state, routed, result, now, site_link=site_link)
+            return entries.store_poll(
+                connection, state, routed, result, now, site_link=site_link, policy=policy
+            )
 
     def reroute(self, digest: str, route: Callable[[str, Routable], frozenset[str]]) -> bool:
         """Route every stored article again if routing changed (see `categories.reroute`)."""

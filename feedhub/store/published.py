@@ -4,21 +4,15 @@ feed being regenerated under its lock (`Publication`).
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from feedhub.core.models import (
-    Enclosure,
-    PublishedEntry,
-    PublishedSource,
-)
-from feedhub.core.text import safe_strings
+from feedhub.core.models import PublishedEntry
+from feedhub.rules import neardup
+from feedhub.store import neardup as neardup_store
 from feedhub.store.documents import save_document
-from feedhub.store.identity import batches
 from feedhub.store.schema import (
     entries,
     entry_categories,
@@ -37,10 +31,14 @@ class Publication:
         self._connection = connection
 
     def latest_entries(
-        self, category: str, limit: int, max_per_source: int | None = None
+        self,
+        category: str,
+        limit: int,
+        max_per_source: int | None = None,
+        showing: neardup.Showing = neardup.DEFAULT_SHOWING,
     ) -> list[PublishedEntry]:
         """The newest `limit` articles of a category, newest first (see `latest_entries`)."""
-        return latest_entries(self._connection, category, limit, max_per_source)
+        return latest_entries(self._connection, category, limit, max_per_source, showing)
 
     def save_document(self, path: str, body: bytes, content_type: str, etag: str) -> bool:
         """Keep a document the feed published; False if it was kept with that body already."""
@@ -48,12 +46,16 @@ class Publication:
 
 
 def latest_entries(
-    connection: Connection, category: str, limit: int, max_per_source: int | None = None
+    connection: Connection,
+    category: str,
+    limit: int,
+    max_per_source: int | None = None,
+    showing: neardup.Showing = neardup.DEFAULT_SHOWING,
 ) -> list[PublishedEntry]:
-    """The newest `limit` articles of a category (see `latest_entries_query`)."""
+    """The newest `limit` articles of a category (see `latest_entries_query`), each shown
+    as the copy the category shows (see `feedhub.store.neardup`)."""
     rows = list(connection.execute(latest_entries_query(category, limit, max_per_source)))
-    alternates = _alternate_links(connection, [row.id for row in rows])
-    return [_published_entry(row, alternates.get(row.id, ())) for row in rows]
+    return neardup_store.published_entries(connection, category, showing, rows)[:limit]
 
 
 def latest_entries_query(
@@ -117,37 +119,3 @@ def latest_entries_query(
         .order_by(ranked.c.sort_time.desc(), ranked.c.entry_id.desc())
         .limit(limit)
     )
-
-
-def _alternate_links(
-    connection: Connection, article_ids: Sequence[int]
-) -> dict[int, tuple[str, ...]]:
-    found: dict[int, list[str]] = {}
-    for batch in batches(list(article_ids)):
-        query = (
-            sa.select(entries.c.duplicate_of, entries.c.link)
-            .where(entries.c.duplicate_of.in_(batch), entries.c.link.is_not(None))
-            .order_by(entries.c.id)
-        )
-        for row in connection.execute(query):
-            found.setdefault(row.duplicate_of, []).append(row.link)
-    return {key: tuple(dict.fromkeys(links)) for key, links in found.items()}
-
-
-def _published_entry(row: Any, alternates: tuple[str, ...]) -> PublishedEntry:
-    entry = PublishedEntry(
-        uid=row.uid,
-        title=row.title,
-        link=row.link,
-        summary_html=row.summary_html,
-        content_html=row.content_html,
-        authors=tuple(json.loads(row.authors)),
-        labels=tuple(json.loads(row.labels)),
-        enclosures=tuple(Enclosure(*values) for values in json.loads(row.enclosures)),
-        published=row.published or row.sort_time,
-        updated=row.updated,
-        source=PublishedSource(name=row.source_name, url=row.source_url, link=row.source_link),
-        alternates=tuple(link for link in alternates if link != row.link),
-        image=row.image,
-    )
-    return safe_strings(entry)  # stored by an older feedhub, maybe before the border

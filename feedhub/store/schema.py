@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -250,3 +251,23 @@ websub_pushes = Table(
 )
 
 Index("ix_entries_source_first_seen", entries.c.source_id, entries.c.first_seen)
+
+# --- near-duplicate stories (migration 0008_neardup) ----------------------------------
+
+# Candidate keys (band hashes, see feedhub.rules.neardup) each entry is filed under.
+neardup_keys = Table(
+    "neardup_keys",
+    metadata,
+    Column("band_key", BigInteger, primary_key=True),
+    Column("entry_id", Integer, ForeignKey("entries.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_neardup_keys_entry", "entry_id"),
+)
+
+# The categories each entry was routed to itself (its story's are in entry_categories):
+# which copies a category may show.
+entry_routes = Table(
+    "entry_routes",
+    metadata,
+    Column("entry_id", Integer, ForeignKey("entries.id", ondelete="CASCADE"), primary_key=True),
+    Column("category", String(100), primary_key=True),
+)
