@@ -163,20 +163,26 @@ def cap_text(text: str, max_bytes: int) -> str:
 
 
 def cap_fields(value: T, max_bytes: int) -> T:
-    """`value` (a frozen dataclass, tuple or str) with every string capped and lists shortened."""
-    capped: Any
+    """`value` (a frozen dataclass, tuple or str) with every string capped and lists shortened.
+
+    `value` itself when nothing needed cutting (the usual case: no copies).
+    """
+    capped: Any = value
     if isinstance(value, str):
         capped = cap_text(value, max_bytes)
     elif isinstance(value, tuple):
-        capped = tuple(cap_fields(item, max_bytes) for item in value[:MAX_LIST_ITEMS])
+        items = tuple(cap_fields(item, max_bytes) for item in value[:MAX_LIST_ITEMS])
+        if len(items) != len(value) or any(a is not b for a, b in zip(items, value, strict=False)):
+            capped = items
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        changes = {
-            field.name: cap_fields(getattr(value, field.name), max_bytes)
-            for field in dataclasses.fields(value)
-        }
-        capped = dataclasses.replace(value, **changes)
-    else:
-        capped = value
+        changes = {}
+        for field in dataclasses.fields(value):
+            before = getattr(value, field.name)
+            after = cap_fields(before, max_bytes)
+            if after is not before:
+                changes[field.name] = after
+        if changes:
+            capped = dataclasses.replace(value, **changes)
     return capped  # type: ignore[no-any-return]
 
 

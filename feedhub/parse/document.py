@@ -1,7 +1,9 @@
 """Turn a fetched document (bytes plus response headers) into a typed `FeedDocument`.
 
-This is the only module that touches feedparser's result dictionaries. Parsing
-runs with feedparser's sanitizer and URI resolution off: `feedhub.parse.normalize`
+This is the only module that reads feedparser's result dictionaries: made by
+`feedhub.parse.fastpath` (lxml, for the plain shapes of RSS and Atom) when it
+reads the document, else by feedparser itself, the reference. Parsing runs with
+feedparser's sanitizer and URI resolution off: `feedhub.parse.normalize`
 sanitizes with nh3 and resolves links against each entry's base afterwards.
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import calendar
 import functools
+import logging
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -20,6 +23,7 @@ import feedparser.mixin
 from feedhub.core.errors import ParseError
 from feedhub.core.models import Enclosure, FeedDocument, FeedEntry
 from feedhub.core.text import error_line
+from feedhub.parse import fastpath
 from feedhub.parse.dates import parse_date
 from feedhub.parse.docguard import (
     DEFAULT_LIMITS,
@@ -31,6 +35,8 @@ from feedhub.parse.docguard import (
     limit_notes,
 )
 from feedhub.parse.encoding import to_utf8, utf8_content_type
+
+log = logging.getLogger(__name__)
 
 # Warnings that leave the parsed data intact; anything else is reported on the source.
 _HARMLESS_BOZO = (
@@ -55,11 +61,17 @@ _SY_PERIOD_SECONDS = {
 
 
 def parse_document(
-    body: bytes, url: str, headers: Mapping[str, str], limits: DocumentLimits = DEFAULT_LIMITS
+    body: bytes,
+    url: str,
+    headers: Mapping[str, str],
+    limits: DocumentLimits = DEFAULT_LIMITS,
+    *,
+    fast: bool = True,
 ) -> FeedDocument:
     """Parse `body` fetched from `url`; raise ParseError when it is no feed at all.
 
     The document is defused first and bounded by `limits` (see `feedhub.parse.docguard`).
+    `fast=False` reads it with feedparser even where the fast path would.
     """
     content_type = headers.get("content-type")
     utf8 = to_utf8(body, content_type)
@@ -67,30 +79,20 @@ def parse_document(
         defused = defuse(utf8, limits.max_entries)
     except HostileEntities as error:
         raise HostileEntities(f"{url}: {error}") from None
-    response_headers = {"content-location": url}
-    if content_type:
-        response_headers["content-type"] = utf8_content_type(content_type)
+    feed: Mapping[str, Any]
+    raw_entries: list[Any]
+    problems: list[str] = []
     try:
-        parsed = feedparser.parse(
-            defused.body,
-            response_headers=response_headers,
-            sanitize_html=False,
-            resolve_relative_uris=False,
-        )
-    except Exception as error:
-        # feedparser's loose parser can raise on hostile input (UnicodeEncodeError on
-        # "&#xD800;", found by tests/test_fuzz.py): that is this document's problem only.
-        raise ParseError(f"{url}: the feed parser failed on it ({type(error).__name__})") from None
-    feed = parsed.get("feed", {})
-    if not parsed.get("version") and not parsed.entries:
-        raise ParseError(
-            f"{url}: not an RSS or Atom feed ({_bozo_text(parsed) or 'no feed found'})"
-        )
-    stated = [_entry(raw, url) for raw in parsed.entries[: limits.max_entries]]
+        if not fast:
+            raise fastpath.Declined("asked for feedparser")
+        feed, raw_entries = fastpath.read(defused.body, url)
+    except fastpath.Declined as declined:
+        log.debug("%s: read by feedparser (%s)", url, declined)
+        feed, raw_entries, problems = _feedparser_read(defused.body, url, content_type)
+    stated = [_entry(raw, url) for raw in raw_entries[: limits.max_entries]]
     entries = tuple(cap_fields(entry, limits.max_field_bytes) for entry in stated)
-    capped = sum(1 for before, after in zip(stated, entries, strict=True) if before != after)
-    problems = [f"feed not well formed: {_bozo_text(parsed)}"] if _is_harmful_bozo(parsed) else []
-    problems += limit_notes(defused, len(parsed.entries), capped, limits)
+    capped = sum(1 for before, after in zip(stated, entries, strict=True) if before is not after)
+    problems += limit_notes(defused, len(raw_entries), capped, limits)
     return FeedDocument(
         title=_capped_text(feed.get("title"), limits),
         link=_capped_text(feed.get("link"), limits),
@@ -99,6 +101,32 @@ def parse_document(
         update_period_seconds=_update_period(feed),
         warning="; ".join(problems) or None,
     )
+
+
+def _feedparser_read(
+    body: bytes, url: str, content_type: str | None
+) -> tuple[Mapping[str, Any], list[Any], list[str]]:
+    """The feed, its entries and what is wrong with it, by feedparser (the reference)."""
+    response_headers = {"content-location": url}
+    if content_type:
+        response_headers["content-type"] = utf8_content_type(content_type)
+    try:
+        parsed = feedparser.parse(
+            body,
+            response_headers=response_headers,
+            sanitize_html=False,
+            resolve_relative_uris=False,
+        )
+    except Exception as error:
+        # feedparser's loose parser can raise on hostile input (UnicodeEncodeError on
+        # "&#xD800;", found by tests/test_fuzz.py): that is this document's problem only.
+        raise ParseError(f"{url}: the feed parser failed on it ({type(error).__name__})") from None
+    if not parsed.get("version") and not parsed.entries:
+        raise ParseError(
+            f"{url}: not an RSS or Atom feed ({_bozo_text(parsed) or 'no feed found'})"
+        )
+    problems = [f"feed not well formed: {_bozo_text(parsed)}"] if _is_harmful_bozo(parsed) else []
+    return parsed.get("feed", {}), parsed.entries, problems
 
 
 def _capped_text(value: object, limits: DocumentLimits) -> str | None:
