@@ -12,13 +12,9 @@ import logging
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
-import lxml.html
-from lxml import etree
-
 from feedhub.core.errors import ParseError, SourceError
 from feedhub.core.models import FeedDocument, Fetched
 from feedhub.fetch.client import Fetcher, FetchRequest
-from feedhub.parse.document import parse_document
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +58,7 @@ class Discoverer:
         """The feeds `url` offers; SourceError when it cannot be fetched."""
         fetched = self._fetch(url, allow_file=True)
         try:
-            document = parse_document(fetched.body, fetched.url, fetched.headers)
+            document = _parse(fetched)
         except ParseError as error:
             if not _is_html(fetched) or urlsplit(fetched.url).scheme not in ("http", "https"):
                 return Discovery(url, (), page=False, problem=str(error))
@@ -73,7 +69,7 @@ class Discoverer:
     def check(self, url: str) -> FeedDocument:
         """Fetch `url` and parse it; ParseError when it is not a feed."""
         fetched = self._fetch(url, allow_file=False)
-        return parse_document(fetched.body, fetched.url, fetched.headers)
+        return _parse(fetched)
 
     def _probe(self, page_url: str) -> list[FoundFeed]:
         found: dict[str, FoundFeed] = {}
@@ -83,7 +79,7 @@ class Discoverer:
                 continue
             try:
                 fetched = self._fetch(candidate, allow_file=False)
-                document = parse_document(fetched.body, fetched.url, fetched.headers)
+                document = _parse(fetched)
             except SourceError as error:
                 log.debug("%s: no feed there (%s)", candidate, error)
                 continue
@@ -100,6 +96,10 @@ class Discoverer:
 
 def declared_feeds(html: bytes, page_url: str) -> list[FoundFeed]:
     """The feeds a page declares in `<link rel="alternate">`, hrefs made absolute."""
+    # Imported here: only `sources add` and discovery read pages; a poll never does.
+    import lxml.html
+    from lxml import etree
+
     try:
         root = lxml.html.document_fromstring(html)
     except (etree.ParserError, ValueError):  # empty or not HTML at all
@@ -129,3 +129,10 @@ def _is_html(fetched: Fetched) -> bool:
         return content_type in _HTML_TYPES
     start = fetched.body[:512].lstrip().lower()
     return start.startswith((b"<!doctype html", b"<html"))
+
+
+def _parse(fetched: Fetched) -> FeedDocument:
+    # Imported here: the parsers load only when discovery fetches something.
+    from feedhub.parse.document import parse_document
+
+    return parse_document(fetched.body, fetched.url, fetched.headers)

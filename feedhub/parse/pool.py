@@ -30,8 +30,6 @@ from dataclasses import dataclass
 from feedhub.core.errors import ParseError
 from feedhub.core.models import EntryToStore, FeedDocument, Fetched
 from feedhub.parse.docguard import DocumentLimits
-from feedhub.parse.document import parse_document
-from feedhub.parse.normalize import normalize_entry
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +55,10 @@ def parse_fetched(
     body: bytes, url: str, headers: Mapping[str, str], limits: DocumentLimits
 ) -> ParsedFeed:
     """Parse one body and normalize its entries; raise a SourceError when it is no feed."""
+    # Imported here: a poll that parses nothing (all 304) never loads the parsers.
+    from feedhub.parse.document import parse_document
+    from feedhub.parse.normalize import normalize_entry
+
     document = parse_document(body, url, headers, limits)
     entries = tuple(map(normalize_entry, document.entries))
     return ParsedFeed(dataclasses.replace(document, entries=()), entries)

@@ -14,8 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from typing import TYPE_CHECKING
 
 from feedhub import __version__
 from feedhub.config.settings import Settings
@@ -31,6 +30,9 @@ from feedhub.publish.catalog import (
     public_url,
 )
 from feedhub.rules.routing import ALL
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 HEADLINES = 5
 # (file, MIME type, label) of each format a feed is published in, as the page links them.
@@ -124,6 +126,9 @@ def render_front_page(
 
 @cache
 def _environment() -> Environment:
+    # Imported here: jinja2 is needed only when the page is rendered, which a warm poll never does.
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
     environment = Environment(
         loader=PackageLoader("feedhub.publish", "templates"),
         autoescape=True,

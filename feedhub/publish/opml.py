@@ -13,12 +13,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-
-from lxml import etree
+from typing import TYPE_CHECKING
 
 from feedhub.config.settings import Settings, SourceSettings
 from feedhub.core.errors import OpmlError
 from feedhub.publish.catalog import public_url
+
+if TYPE_CHECKING:
+    from lxml import etree
 
 _MAX_OPML_BYTES = 10 * 1024 * 1024
 _SLUG = re.compile(r"[a-z0-9][a-z0-9_-]*")
@@ -43,6 +45,8 @@ def render_opml(
     Sources that are local files are left out unless `local_files` (their file:
     URLs mean nothing to anyone else, and say where things are on this machine).
     """
+    from lxml import etree
+
     opml = etree.Element("opml", version="2.0")
     head = etree.SubElement(opml, "head")
     etree.SubElement(head, "title").text = f"{settings.hub.title}: sources"
@@ -73,7 +77,7 @@ def _source_outline(
         attributes["htmlUrl"] = html_url
     if slug is not None:
         attributes["category"] = slug
-    etree.SubElement(parent, "outline", attributes)
+    parent.append(parent.makeelement("outline", attributes))
 
 
 def parse_opml(data: bytes) -> list[OpmlSource]:
@@ -86,6 +90,8 @@ def parse_opml(data: bytes) -> list[OpmlSource]:
         raise OpmlError(
             f"the OPML file is larger than {_MAX_OPML_BYTES // (1024 * 1024)} MiB; split it"
         )
+    from lxml import etree  # only when an OPML file is read or written
+
     parser = etree.XMLParser(
         resolve_entities=False, no_network=True, load_dtd=False, remove_comments=True
     )

@@ -12,10 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
-
-from feedgen.feed import FeedGenerator
-from lxml import etree
+from typing import TYPE_CHECKING, Protocol
 
 from feedhub import __version__
 from feedhub.config.settings import Settings
@@ -38,6 +35,9 @@ from feedhub.publish.frontpage import render_front_page, site_digest, source_row
 from feedhub.publish.jsonfeed import render_json_feed
 from feedhub.publish.opml import render_opml
 from feedhub.store.facade import Store
+
+if TYPE_CHECKING:
+    from feedgen.feed import FeedGenerator
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +176,8 @@ def _with_link_attributes(document: bytes, published: Sequence[PublishedEntry]) 
     them from the element it has just created), which would turn enclosures and
     related links into alternate links.
     """
+    from lxml import etree  # only when a feed is written: a warm poll writes none
+
     root = etree.fromstring(document)
     for element, entry in zip(root.iterfind(_ATOM_ENTRY), published, strict=True):
         links = zip(element.iterfind(_ATOM_LINK), _entry_links(entry), strict=True)
@@ -192,6 +194,8 @@ def render_rss(feed: FeedInfo, published: Sequence[PublishedEntry]) -> bytes:
 def _generator(
     feed: FeedInfo, published: Sequence[PublishedEntry], *, self_name: str
 ) -> FeedGenerator:
+    from feedgen.feed import FeedGenerator  # only when a feed is written
+
     generator = FeedGenerator()
     generator.id(feed.url(""))
     generator.title(feed.title)
