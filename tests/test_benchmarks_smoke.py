@@ -112,3 +112,19 @@ def test_cost_growth_prints_every_part_and_plots(tmp_path: Path) -> None:
     assert {"update", "publish", "memory", "idle"} <= parts, done.stdout
     assert "USING COVERING INDEX ix_entry_categories_recent" in done.stdout
     assert plot.read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("contender", ["feedhub", "reader"])
+def test_daemon_mode_ticks_are_measured_in_live_processes(
+    table: dict[tuple[str, str], dict[str, str]], contender: str
+) -> None:
+    if contender not in _expected_contenders():
+        pytest.skip("reader is not installed")
+    warm, changed = table[(contender, "daemon warm")], table[(contender, "daemon changed")]
+    for row in (warm, changed):
+        for column in NUMBERS:
+            assert float(row[column]) > 0, (contender, column, row)
+        assert int(row["GETs"]) == FEEDS, row
+    assert warm["304"] == str(FEEDS)
+    assert int(changed["200"]) >= 1, changed
