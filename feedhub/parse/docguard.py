@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import pyexpat
 import re
 from dataclasses import dataclass
@@ -177,14 +178,19 @@ def cap_fields(value: T, max_bytes: int) -> T:
             capped = items
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
         changes = {}
-        for field in dataclasses.fields(value):
-            before = getattr(value, field.name)
+        for name in _field_names(type(value)):
+            before = getattr(value, name)
             after = cap_fields(before, max_bytes)
             if after is not before:
-                changes[field.name] = after
+                changes[name] = after
         if changes:
             capped = dataclasses.replace(value, **changes)
     return capped  # type: ignore[no-any-return]
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(field.name for field in dataclasses.fields(cls))
 
 
 def limit_notes(
