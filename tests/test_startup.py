@@ -76,3 +76,30 @@ def test_a_warm_run_imports_no_parser_generator_or_templates(
         _, second = feed_server.hits(f"/feed-{number}.xml")
         assert "if-none-match" in second.headers  # so the server answered 304
     assert warm == [], warm
+
+
+# (tests.feedfiles would import feedparser itself)
+PLAIN_FEED = rss(item("A & B", guid="g", link="https://a.example/1"))
+
+
+def test_a_plain_feed_is_parsed_without_feedparser_an_ill_formed_one_with_it() -> None:
+    probe = (
+        "import sys\n"
+        "from feedhub.parse.pool import parse_fetched\n"
+        "from feedhub.parse.docguard import DocumentLimits\n"
+        "body = sys.argv[2].encode()\n"
+        "if sys.argv[1] == 'broken':\n"
+        "    body = body.replace(b'&amp;', b'&')\n"
+        "parsed = parse_fetched(body, 'https://a.example/feed', {}, DocumentLimits())\n"
+        "print(parsed.entries[0].title, '|', 'feedparser' in sys.modules)\n"
+    )
+    answers = {
+        shape: subprocess.run(
+            [sys.executable, "-c", probe, shape, PLAIN_FEED.decode()],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for shape in ("plain", "broken")
+    }
+    assert answers == {"plain": "A & B | False", "broken": "A & B | True"}

@@ -93,14 +93,17 @@ def defuse(utf8: bytes, max_entries: int) -> Defused:
 
 def _refuse_hostile_entities(document: bytes) -> None:
     """Look at the entities as any XML parser, and both of feedparser's, would get them."""
-    # Imported here: a poll that parses nothing (all 304) never loads feedparser.
-    from feedparser.sanitizer import replace_doctype
+    hostile = _hostile_in_prolog(document)
+    if b"<!ENTITY" in document:  # else there is nothing for feedparser's loose parser to take
+        # Imported here: a document without entities, or a poll that parses nothing,
+        # never loads feedparser.
+        from feedparser.sanitizer import replace_doctype
 
-    _, for_expat, for_loose_parser = replace_doctype(document)
-    hostile = [
-        name for name, value in for_loose_parser.items() if not _ONE_CHARACTER.fullmatch(value)
-    ]
-    hostile += _hostile_in_prolog(document) + _hostile_in_prolog(for_expat)
+        _, for_expat, for_loose_parser = replace_doctype(document)
+        hostile += [
+            name for name, value in for_loose_parser.items() if not _ONE_CHARACTER.fullmatch(value)
+        ]
+        hostile += _hostile_in_prolog(for_expat)
     if hostile:
         names = ", ".join(sorted(set(hostile))[:5])
         raise HostileEntities(

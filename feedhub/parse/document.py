@@ -15,10 +15,8 @@ import logging
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from types import ModuleType
 from typing import Any
-
-import feedparser
-import feedparser.mixin
 
 from feedhub.core.errors import ParseError
 from feedhub.core.models import Enclosure, FeedDocument, FeedEntry
@@ -38,18 +36,23 @@ from feedhub.parse.encoding import to_utf8, utf8_content_type
 
 log = logging.getLogger(__name__)
 
-# Warnings that leave the parsed data intact; anything else is reported on the source.
-_HARMLESS_BOZO = (
-    feedparser.CharacterEncodingOverride,
-    feedparser.NonXMLContentType,
-)
-# feedparser joins every element's xml:base onto the current base (two urljoins per
-# element, about a sixth of its time on ordinary feeds), though the pair of URLs rarely
-# changes within a document. Both functions are pure functions of their two strings.
-feedparser.mixin.make_safe_absolute_uri = functools.lru_cache(maxsize=1024)(
-    feedparser.mixin.make_safe_absolute_uri
-)
-feedparser.mixin._urljoin = functools.lru_cache(maxsize=1024)(feedparser.mixin._urljoin)
+
+@functools.cache
+def _feedparser() -> ModuleType:
+    """feedparser, imported when a document needs it (the fast path reads most)."""
+    import feedparser
+    import feedparser.mixin
+
+    # feedparser joins every element's xml:base onto the current base (two urljoins per
+    # element, about a sixth of its time on ordinary feeds), though the pair of URLs rarely
+    # changes within a document. Both functions are pure functions of their two strings.
+    feedparser.mixin.make_safe_absolute_uri = functools.lru_cache(maxsize=1024)(
+        feedparser.mixin.make_safe_absolute_uri
+    )
+    feedparser.mixin._urljoin = functools.lru_cache(maxsize=1024)(feedparser.mixin._urljoin)
+    module: ModuleType = feedparser
+    return module
+
 
 _SY_PERIOD_SECONDS = {
     "hourly": 3600,
@@ -111,7 +114,7 @@ def _feedparser_read(
     if content_type:
         response_headers["content-type"] = utf8_content_type(content_type)
     try:
-        parsed = feedparser.parse(
+        parsed = _feedparser().parse(
             body,
             response_headers=response_headers,
             sanitize_html=False,
@@ -236,7 +239,9 @@ def _text(value: object) -> str | None:
 
 
 def _is_harmful_bozo(parsed: Any) -> bool:
-    return bool(parsed.get("bozo")) and not isinstance(parsed.get("bozo_exception"), _HARMLESS_BOZO)
+    # Warnings that leave the parsed data intact; anything else is reported on the source.
+    harmless = (_feedparser().CharacterEncodingOverride, _feedparser().NonXMLContentType)
+    return bool(parsed.get("bozo")) and not isinstance(parsed.get("bozo_exception"), harmless)
 
 
 def _bozo_text(parsed: Any) -> str | None:

@@ -22,11 +22,8 @@ import functools
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urljoin
 
-from feedparser.datetimes import _parse_date
-from feedparser.html import _cp1252
-from feedparser.mixin import _FeedParserMixin
-from feedparser.urls import _urljoin as _feedparser_urljoin
 from lxml import etree
 
 from feedhub.parse.dates import parse_date
@@ -64,8 +61,16 @@ _EMAIL = re.compile(
     r"(([a-zA-Z0-9\_\-\.\+]+)@((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.)|(([a-zA-Z0-9\-]+\.)+))"
     r"([a-zA-Z]{2,4}|[0-9]{1,3})(\]?))(\?subject=\S+)?"
 )
-# A pure function of its two strings, which rarely change within a document.
-_urljoin = functools.lru_cache(maxsize=1024)(_feedparser_urljoin)
+# feedparser's reading of the C1 controls: the Windows-1252 characters of those bytes.
+_CP1252 = {
+    code: bytes([code]).decode("cp1252")
+    for code in range(0x80, 0xA0)
+    if code not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)  # unassigned in Windows-1252
+}
+_URI_FIXER = re.compile("^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")
+# feedparser's `looks_like_html` calls nothing HTML without a closing tag or an entity.
+_MAYBE_HTML = re.compile(r"</(\w+)>|&#?\w+;")
+_CONTENT_TYPES = {"text": "text/plain", "plain": "text/plain", "html": "text/html"}
 _C1_CONTROLS = re.compile("[\x80-\x9f]")
 _LINK_REFERENCE = re.compile(r"&([A-Za-z0-9_]+);")
 _PARSER = etree.XMLParser(
@@ -147,7 +152,40 @@ def _fixed(text: str) -> str:
         return text  # neither touch changes ASCII
     with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
         text = text.encode("iso-8859-1").decode("utf-8")
-    return text.translate(_cp1252) if _C1_CONTROLS.search(text) else text
+    return text.translate(_CP1252) if _C1_CONTROLS.search(text) else text
+
+
+# feedparser's small helpers, as it has them (`feedparser.urls._urljoin`,
+# `map_content_type`, the first test of `looks_like_html`): importing any part of
+# feedparser loads all of it, which a worker reading only plain feeds can spare.
+
+
+@functools.lru_cache(maxsize=1024)  # a pure function; the pair rarely changes in a document
+def _urljoin(base: str, uri: str) -> str:
+    uri = _URI_FIXER.sub(r"\1\3", uri)
+    try:
+        return urljoin(base, uri)
+    except ValueError:
+        return ""
+
+
+def _map_content_type(stated: str) -> str:
+    stated = stated.lower()
+    return "application/xhtml+xml" if stated == "xhtml" else _CONTENT_TYPES.get(stated, stated)
+
+
+def _looks_like_html(text: str) -> bool:
+    if not _MAYBE_HTML.search(text):
+        return False
+    from feedparser.mixin import _FeedParserMixin
+
+    return bool(_FeedParserMixin.looks_like_html(text))
+
+
+def _feedparser_date(text: str) -> Any:
+    from feedparser.datetimes import _parse_date
+
+    return _parse_date(text)
 
 
 class _Reader:
@@ -215,7 +253,7 @@ class _Reader:
             if name in raw and parse_date(raw[name]) is None:
                 # feedhub.parse.document falls back on feedparser's reading of a date
                 # only when its own finds none; spare the call otherwise.
-                raw[f"{name}_parsed"] = _parse_date(raw[name])
+                raw[f"{name}_parsed"] = _feedparser_date(raw[name])
         return raw
 
     def _handlers(self) -> dict[str, Callable[[Raw, Any], None]]:
@@ -244,7 +282,7 @@ class _Reader:
         attributes = _attributes(element)
         if "mode" in attributes or "src" in attributes:
             raise Declined("content by mode or src")
-        stated = _FeedParserMixin.map_content_type(attributes.get("type", default))
+        stated = _map_content_type(attributes.get("type", default))
         if stated not in _TEXT_TYPES:
             raise Declined(f"content of type {stated}")
         return str(stated)
@@ -253,7 +291,7 @@ class _Reader:
         """An element's text and feedparser's detail of it (type and base)."""
         kind = self._content_type(element, default)
         text = _text(element)
-        if not self.atom and kind == "text/plain" and _FeedParserMixin.looks_like_html(text):
+        if not self.atom and kind == "text/plain" and _looks_like_html(text):
             kind = "text/html"
         return _fixed(text), {"type": kind, "base": self.base}
 
@@ -294,7 +332,7 @@ class _Reader:
     def _is_alternate(self, attributes: dict[str, str]) -> bool:
         rel = attributes.get("rel", "alternate")
         kind = attributes.get("type", "application/atom+xml" if rel == "self" else "text/html")
-        return rel == "alternate" and _FeedParserMixin.map_content_type(kind) in _HTML_TYPES
+        return rel == "alternate" and _map_content_type(kind) in _HTML_TYPES
 
     def _date(self, name: str) -> Callable[[Raw, Any], None]:
         def store(raw: Raw, element: Any) -> None:
@@ -337,7 +375,7 @@ class _Reader:
         raw["links"].append({**attributes, "rel": "enclosure", "href": href})
 
     def _resolved(self, text: str) -> str:
-        return str(_urljoin(self.base, text)) if text else text
+        return _urljoin(self.base, text) if text else text
 
 
 _REPEATABLE = frozenset({"link", "author", "dc:creator", "category", "dc:subject", "enclosure"})
