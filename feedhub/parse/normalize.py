@@ -9,6 +9,7 @@ when its meaning changes) are computed here.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import json
@@ -181,7 +182,7 @@ def sanitize_html(value: str | None, *, is_html: bool, base_url: str) -> str | N
             return _absolute_srcset(value, base_url)
         if attribute not in _URL_ATTRIBUTES:
             return value
-        url = _without_tracking(urljoin(base_url, value.strip()))
+        url = _absolute_url(base_url, value)
         if tag == "iframe":
             url = "https://" + url.removeprefix("http://") if url.startswith("http://") else url
             return url if _VIDEO_EMBED.match(url) else None
@@ -197,6 +198,16 @@ def sanitize_html(value: str | None, *, is_html: bool, base_url: str) -> str | N
     )
     cleaned = _IFRAME.sub(_kept_iframe, cleaned).strip()
     return cleaned or None
+
+
+@functools.lru_cache(maxsize=4096)
+def _absolute_url(base_url: str, value: str) -> str:
+    """`value` made absolute against `base_url`, without tracking parameters.
+
+    Memoized: pages repeat their links (site sections, images of one host) and
+    this is a pure function of its two strings.
+    """
+    return _without_tracking(urljoin(base_url, value.strip()))
 
 
 def _kept_iframe(found: re.Match[str]) -> str:
