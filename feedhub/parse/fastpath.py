@@ -115,11 +115,17 @@ def _key(element: Any) -> str:
     tag = element.tag
     if not isinstance(tag, str):
         raise Declined("an entity reference")
+    key = _key_of(tag)
+    if key is None:
+        raise Declined(f"an element in the namespace of {tag}")
+    return key
+
+
+@functools.lru_cache(maxsize=256)  # a few dozen names recur in every feed
+def _key_of(tag: str) -> str | None:
     namespace, _, local = tag[1:].rpartition("}") if tag[0] == "{" else ("", "", tag)
     prefix = _PREFIXES.get(namespace)
-    if prefix is None:
-        raise Declined(f"an element in the namespace {namespace}")
-    return prefix + local.lower()
+    return None if prefix is None else prefix + local.lower()
 
 
 def _children(parent: Any, key: str) -> Iterator[Any]:
