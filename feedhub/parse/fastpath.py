@@ -73,9 +73,6 @@ _MAYBE_HTML = re.compile(r"</(\w+)>|&#?\w+;")
 _CONTENT_TYPES = {"text": "text/plain", "plain": "text/plain", "html": "text/html"}
 _C1_CONTROLS = re.compile("[\x80-\x9f]")
 _LINK_REFERENCE = re.compile(r"&([A-Za-z0-9_]+);")
-_PARSER = etree.XMLParser(
-    resolve_entities=False, no_network=True, remove_comments=True, remove_pis=True
-)
 
 
 class Declined(Exception):
@@ -90,7 +87,11 @@ def read(body: bytes, base: str) -> tuple[Raw, list[Raw]]:
     if b"<!DOCTYPE" in body or b"<!doctype" in body or b"xml:base" in body:
         raise Declined("a DOCTYPE or xml:base")
     try:
-        root = etree.fromstring(body, _PARSER)
+        # A parser per document: lxml parsers must not be shared between threads.
+        parser = etree.XMLParser(
+            resolve_entities=False, no_network=True, remove_comments=True, remove_pis=True
+        )
+        root = etree.fromstring(body, parser)
     except (etree.XMLSyntaxError, ValueError) as error:
         raise Declined(f"not well formed: {error}") from None
     reader = _Reader(base, atom=root.tag == f"{{{_ATOM}}}feed")
