@@ -4,9 +4,11 @@
 
 One corpus, one server farm (20 loopback hosts), one run: each contender gets a
 fresh folder under benchmarks/_work/run/ (--work) and runs the scenarios in order (cold,
-warm, changed, novalidators, publish), each in a fresh measured subprocess. The
-table gives wall time, CPU time, peak RSS, what the server answered, and wall-time
-ratios against reader and against the lower bound.
+warm, changed, novalidators, publish), each in a fresh measured subprocess (cron
+mode). Then daemon mode (`benchmarks/daemon.py`): reader and feedhub each in one live
+process, a warm tick and a changed tick measured inside it. The table gives wall
+time, CPU time, peak RSS, what the server answered, and wall-time ratios against
+reader and against the lower bound.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks import corpus, report
+from benchmarks import corpus, daemon, report
 from benchmarks.contenders import MODULES, REPO, SCENARIOS, Contender, environment, load
 from benchmarks.context import Context, Source
 from benchmarks.measure import measure_command
@@ -138,6 +140,36 @@ def run_contender(module: str, bench: Bench, options: Options) -> list[Row]:
     return rows
 
 
+def run_daemon(module: str, bench: Bench, options: Options) -> list[Row]:
+    """Daemon mode (`benchmarks/daemon.py`): ticks of one live process, from a fresh folder."""
+    contender = load(module)
+    if contender.unavailable() is not None:
+        return []  # its cron-mode row says why
+    context = Context(
+        options.work / f"daemon-{module}",
+        bench.sources(),
+        corpus.LABELS,
+        max_entries=options.entries,
+    )
+    context.save()
+    bench.reset()
+    live = daemon.Daemon(module, context, REPO, environment())
+    rows = []
+    try:
+        live.tick()  # cold: fills the store
+        for scenario in daemon.SCENARIOS:
+            bench.stage(scenario.removeprefix("daemon "))
+            bench.farm.site.reset_counters()
+            measurement, counts = live.tick()
+            rows.append(
+                Row(contender.NAME, scenario, measurement, bench.farm.site.counters(), counts)
+            )
+            _progress(rows[-1])
+    finally:
+        live.close()
+    return rows
+
+
 def measure_scenario(
     contender: Contender, scenario: str, context: Context, site: Site, options: Options
 ) -> Row:
@@ -173,6 +205,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(title, file=sys.stderr, flush=True)
         rows = [
             row for module in options.contenders for row in run_contender(module, bench, options)
+        ]
+        rows += [
+            row
+            for module in options.contenders
+            if module in daemon.MODULES
+            for row in run_daemon(module, bench, options)
         ]
     print(report.table(rows, title))
     if options.json is not None:

@@ -23,10 +23,10 @@ def fetch_default(name: str) -> Callable[[], int]:
 
 
 def parse_processes() -> int:
-    """How many parsing workers feedhub starts here."""
-    from feedhub.parse.pool import parse_workers
+    """The lower bound's parsing processes: one per core (feedhub starts one fewer)."""
+    from feedhub.parse.pool import cores
 
-    return parse_workers()
+    return cores()
 
 
 @dataclass(frozen=True, slots=True)

@@ -133,3 +133,19 @@ def test_near_duplicate_cost_prints_both_parts(tmp_path: Path) -> None:
         line.split()[0] for line in lines[lines.index(next(x for x in lines if "keys:" in x)) :]
     ]
     assert {"1000", "5000"} <= set(sizes)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("contender", ["feedhub", "reader"])
+def test_daemon_mode_ticks_are_measured_in_live_processes(
+    table: dict[tuple[str, str], dict[str, str]], contender: str
+) -> None:
+    if contender not in _expected_contenders():
+        pytest.skip("reader is not installed")
+    warm, changed = table[(contender, "daemon warm")], table[(contender, "daemon changed")]
+    for row in (warm, changed):
+        for column in NUMBERS:
+            assert float(row[column]) > 0, (contender, column, row)
+        assert int(row["GETs"]) == FEEDS, row
+    assert warm["304"] == str(FEEDS)
+    assert int(changed["200"]) >= 1, changed

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -133,3 +136,18 @@ def test_bodies_waiting_inline_go_to_the_workers_when_they_start() -> None:
         alone = parse_fetched(first.body, first.url, first.headers, DocumentLimits())
         assert parser.finish(1, first) == alone
         assert parser.finish(2, second).document.title == "Feed 2"
+
+
+@pytest.mark.parametrize(("allowed", "workers"), [({0}, 1), ({0, 1}, 1)])
+def test_workers_leave_the_storing_thread_a_core(allowed: set[int], workers: int) -> None:
+    if not allowed <= os.sched_getaffinity(0):
+        pytest.skip("this machine has fewer cores")
+    probe = (
+        "import os, sys\n"
+        f"os.sched_setaffinity(0, {allowed!r})\n"
+        "from feedhub.parse.pool import Parser, parse_workers\n"
+        "from feedhub.parse.docguard import DocumentLimits\n"
+        "print(parse_workers(), Parser(DocumentLimits()).workers)\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert ran.stdout.split() == [str(workers), str(workers)]

@@ -14,7 +14,6 @@ from urllib.parse import urljoin, urlsplit
 from feedhub.core.errors import ParseError, SourceError
 from feedhub.core.models import FeedDocument, Fetched
 from feedhub.fetch.client import Fetcher, FetchRequest
-from feedhub.parse.document import parse_document
 from feedhub.parse.htmlpage import is_html_page, page_feeds
 
 log = logging.getLogger(__name__)
@@ -56,7 +55,7 @@ class Discoverer:
         """The feeds `url` offers; SourceError when it cannot be fetched."""
         fetched = self._fetch(url, allow_file=True)
         try:
-            document = parse_document(fetched.body, fetched.url, fetched.headers)
+            document = _parse(fetched)
         except ParseError as error:
             if not _is_html(fetched) or urlsplit(fetched.url).scheme not in ("http", "https"):
                 return Discovery(url, (), page=False, problem=str(error))
@@ -67,7 +66,7 @@ class Discoverer:
     def check(self, url: str) -> FeedDocument:
         """Fetch `url` and parse it; ParseError when it is not a feed."""
         fetched = self._fetch(url, allow_file=False)
-        return parse_document(fetched.body, fetched.url, fetched.headers)
+        return _parse(fetched)
 
     def _probe(self, page_url: str) -> list[FoundFeed]:
         found: dict[str, FoundFeed] = {}
@@ -77,7 +76,7 @@ class Discoverer:
                 continue
             try:
                 fetched = self._fetch(candidate, allow_file=False)
-                document = parse_document(fetched.body, fetched.url, fetched.headers)
+                document = _parse(fetched)
             except SourceError as error:
                 log.debug("%s: no feed there (%s)", candidate, error)
                 continue
@@ -104,3 +103,10 @@ def declared_feeds(html: bytes, page_url: str) -> list[FoundFeed]:
 
 def _is_html(fetched: Fetched) -> bool:
     return is_html_page(fetched.body, fetched.headers.get("content-type"))
+
+
+def _parse(fetched: Fetched) -> FeedDocument:
+    # Imported here: the parsers load only when discovery fetches something.
+    from feedhub.parse.document import parse_document
+
+    return parse_document(fetched.body, fetched.url, fetched.headers)

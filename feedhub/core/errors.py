@@ -129,6 +129,9 @@ class PrivateAddressRefused(AddressRefused):
     """The URL's host is on a loopback or private network, which the source may not reach."""
 
 
+PARSER_FAILED = "the feed parser failed"  # what is published of a parser crash
+
+
 class ParseError(SourceError):
     """The document is not a feed feedhub can read."""
 

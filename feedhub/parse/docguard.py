@@ -24,15 +24,14 @@ too old to bound entity expansion itself.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import pyexpat
 import re
 from dataclasses import dataclass
-from typing import TypeVar
-
-from feedparser.sanitizer import replace_doctype
+from typing import Any, TypeVar
 
 from feedhub.core.errors import FeedhubError, ParseError
-from feedhub.core.text import map_strings
 
 MIN_EXPAT = (2, 4, 1)
 MAX_LIST_ITEMS = 100  # authors, categories, enclosures of one entry
@@ -96,11 +95,17 @@ def defuse(utf8: bytes, max_entries: int) -> Defused:
 
 def _refuse_hostile_entities(document: bytes) -> None:
     """Look at the entities as any XML parser, and both of feedparser's, would get them."""
-    _, for_expat, for_loose_parser = replace_doctype(document)
-    hostile = [
-        name for name, value in for_loose_parser.items() if not _ONE_CHARACTER.fullmatch(value)
-    ]
-    hostile += _hostile_in_prolog(document) + _hostile_in_prolog(for_expat)
+    hostile = _hostile_in_prolog(document)
+    if b"<!ENTITY" in document:  # else there is nothing for feedparser's loose parser to take
+        # Imported here: a document without entities, or a poll that parses nothing,
+        # never loads feedparser.
+        from feedparser.sanitizer import replace_doctype
+
+        _, for_expat, for_loose_parser = replace_doctype(document)
+        hostile += [
+            name for name, value in for_loose_parser.items() if not _ONE_CHARACTER.fullmatch(value)
+        ]
+        hostile += _hostile_in_prolog(for_expat)
     if hostile:
         names = ", ".join(sorted(set(hostile))[:5])
         raise HostileEntities(
@@ -175,8 +180,32 @@ def cap_text(text: str, max_bytes: int) -> str:
 
 
 def cap_fields(value: T, max_bytes: int) -> T:
-    """`value` (a frozen dataclass, tuple or str) with every string capped and lists shortened."""
-    return map_strings(value, lambda text: cap_text(text, max_bytes), MAX_LIST_ITEMS)
+    """`value` (a frozen dataclass, tuple or str) with every string capped and lists shortened.
+
+    `value` itself when nothing needed cutting (the usual case: no copies).
+    """
+    capped: Any = value
+    if isinstance(value, str):
+        capped = cap_text(value, max_bytes)
+    elif isinstance(value, tuple):
+        items = tuple(cap_fields(item, max_bytes) for item in value[:MAX_LIST_ITEMS])
+        if len(items) != len(value) or any(a is not b for a, b in zip(items, value, strict=False)):
+            capped = items
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {}
+        for name in _field_names(type(value)):
+            before = getattr(value, name)
+            after = cap_fields(before, max_bytes)
+            if after is not before:
+                changes[name] = after
+        if changes:
+            capped = dataclasses.replace(value, **changes)
+    return capped  # type: ignore[no-any-return]
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(field.name for field in dataclasses.fields(cls))
 
 
 def limit_notes(

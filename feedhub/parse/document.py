@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import feedparser
 import feedparser.mixin
 
-from feedhub.core.errors import ParseError
+from feedhub.core.errors import PARSER_FAILED, ParseError
 from feedhub.core.models import Enclosure, FeedDocument, FeedEntry
 from feedhub.core.text import error_line, strip_forbidden
 from feedhub.core.urls import redact_url
@@ -55,7 +55,7 @@ feedparser.mixin.make_safe_absolute_uri = functools.lru_cache(maxsize=1024)(
 )
 feedparser.mixin._urljoin = functools.lru_cache(maxsize=1024)(feedparser.mixin._urljoin)
 
-PARSER_FAILED = "the feed parser failed"
+
 _REFERENCE = re.compile(rb"&#([0-9]{1,12}|[xX][0-9a-fA-F]{1,12});")
 _SY_PERIOD_SECONDS = {
     "hourly": 3600,

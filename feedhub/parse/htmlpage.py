@@ -11,9 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
-import lxml.html
-from lxml import etree
-
 from feedhub.core.text import one_line, strip_forbidden
 
 FEED_TYPES = {
@@ -45,6 +42,10 @@ def is_html_page(body: bytes, content_type: str | None) -> bool:
 
 def page_feeds(html: bytes, page_url: str) -> list[PageFeed]:
     """The feeds a page declares in `<link rel="alternate">`, hrefs made absolute."""
+    # Imported here: only `sources add`, discovery and a page given as a source read pages.
+    import lxml.html
+    from lxml import etree
+
     try:
         root = lxml.html.document_fromstring(html)
     except (etree.ParserError, ValueError):  # empty or not HTML at all

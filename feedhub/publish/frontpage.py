@@ -15,8 +15,7 @@ from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from typing import TYPE_CHECKING
 
 from feedhub import __version__
 from feedhub.config.settings import Settings
@@ -32,6 +31,9 @@ from feedhub.publish.catalog import (
     newest_update,
 )
 from feedhub.rules.routing import ALL
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 HEADLINES = 5
 FEED_PAGE_HEADLINES = 20
@@ -152,6 +154,9 @@ def render_front_page(
 
 @cache
 def _environment() -> Environment:
+    # Imported here: jinja2 is needed only when the page is rendered, which a warm poll never does.
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
     environment = Environment(
         loader=PackageLoader("feedhub.publish", "templates"),
         autoescape=True,

@@ -18,8 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
-
-from lxml import etree
+from typing import TYPE_CHECKING
 
 from feedhub.config.settings import Settings, SourceSettings, is_slug
 from feedhub.core.errors import OpmlError
@@ -27,6 +26,9 @@ from feedhub.core.text import strip_forbidden
 from feedhub.core.urls import web_url
 from feedhub.publish.catalog import ATOM, FeedInfo, feeds_of
 from feedhub.rules.routing import ALL
+
+if TYPE_CHECKING:
+    from lxml import etree
 
 _MAX_OPML_BYTES = 10 * 1024 * 1024
 
@@ -62,6 +64,8 @@ def render_opml(
     local: LocalSources = LocalSources.LEAVE_OUT,
 ) -> bytes:
     """The sources as OPML 2.0; `site_links` maps source URLs to their web sites."""
+    from lxml import etree
+
     opml = etree.Element("opml", version="2.0")
     head = etree.SubElement(opml, "head")
     etree.SubElement(head, "title").text = f"{settings.hub.title}: sources"
@@ -105,7 +109,7 @@ class _Outlines:
             attributes["htmlUrl"] = html_url
         if slug is not None:
             attributes["category"] = slug
-        etree.SubElement(parent, "outline", attributes)
+        parent.append(parent.makeelement("outline", attributes))
 
 
 def parse_opml(data: bytes) -> list[OpmlSource]:
@@ -118,6 +122,8 @@ def parse_opml(data: bytes) -> list[OpmlSource]:
         raise OpmlError(
             f"the OPML file is larger than {_MAX_OPML_BYTES // (1024 * 1024)} MiB; split it"
         )
+    from lxml import etree  # only when an OPML file is read or written
+
     parser = etree.XMLParser(
         resolve_entities=False, no_network=True, load_dtd=False, remove_comments=True
     )

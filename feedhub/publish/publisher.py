@@ -21,10 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Protocol
-
-from feedgen.feed import FeedGenerator
-from lxml import etree
+from typing import TYPE_CHECKING, Protocol
 
 from feedhub import __version__
 from feedhub.config.settings import Settings
@@ -61,6 +58,10 @@ from feedhub.publish.opml import LocalSources, render_opml
 from feedhub.rules.neardup import showing_of
 from feedhub.store.facade import Store
 from feedhub.store.websub_sources import SubscriberStore
+
+if TYPE_CHECKING:
+    from feedgen.feed import FeedGenerator
+    from lxml import etree
 
 log = logging.getLogger(__name__)
 
@@ -253,6 +254,8 @@ def render_atom(feed: FeedInfo, published: Sequence[PublishedEntry]) -> bytes:
 def _with_hub(document: bytes, hub: str | None) -> bytes:
     """Add `<atom:link rel="hub">` beside the feed's `rel="self"` (WebSub discovery);
     feedgen knows no hub links."""
+    from lxml import etree  # only when a feed is written
+
     if hub is None:
         return document
     root = etree.fromstring(document)
@@ -271,6 +274,8 @@ def _with_link_attributes(document: bytes, published: Sequence[PublishedEntry]) 
     them from the element it has just created), which would turn enclosures and
     related links into alternate links.
     """
+    from lxml import etree  # only when a feed is written: a warm poll writes none
+
     root = etree.fromstring(document)
     for element, entry in zip(root.iterfind(_ATOM_ENTRY), published, strict=True):
         links = zip(element.iterfind(_ATOM_LINK), _entry_links(entry), strict=True)
@@ -286,6 +291,8 @@ def _fill_source(element: etree._Element, entry: PublishedEntry) -> None:
     updated (feedgen writes a title and one link). The id is the feed's URL, or for a local
     file a UUID made from it, so its path stays private; updated is the entry's own, the
     latest the source feed is known to have changed, so republishing gives the same bytes."""
+    from lxml import etree  # only when a feed is written
+
     source = entry.source
     feed_url = web_url(source.url)
     identity = feed_url or f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, source.url)}"
@@ -318,6 +325,8 @@ def _with_podcast_details(
 
     Added here rather than through feedgen's podcast extension, which refuses image URLs
     that do not end in .jpg or .png (a query string, a .webp)."""
+    from lxml import etree  # only when a feed is written
+
     root = etree.fromstring(document)
     channel = root.find("channel")
     for element, entry in zip(root.iter("item"), published, strict=True):
@@ -367,6 +376,8 @@ def _joined(found: re.Match[str]) -> str:
 def _with_related_links(document: bytes, published: Sequence[PublishedEntry]) -> bytes:
     """RSS 2.0 has one link per item: the same story at other sites goes in as
     <atom:link rel="related" href=... title=...>, the Atom extension RSS readers know."""
+    from lxml import etree  # only when a feed is written
+
     if not any(entry.related for entry in published):
         return document
     root = etree.fromstring(document)
@@ -380,6 +391,8 @@ def _with_related_links(document: bytes, published: Sequence[PublishedEntry]) ->
 def _generator(
     feed: FeedInfo, published: Sequence[PublishedEntry], *, self_name: str
 ) -> FeedGenerator:
+    from feedgen.feed import FeedGenerator  # only when a feed is written
+
     generator = FeedGenerator()
     generator.id(feed.url(""))
     generator.title(feed.title)

@@ -1,0 +1,81 @@
+"""A warm `run --once` (every source answers 304) loads no parser, generator or template
+engine: feedparser, feedgen, jinja2 and lxml are imported only when a body is parsed or a
+feed, page or OPML file is written. Each run is the real command in a fresh interpreter."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import tomlkit
+
+from tests.feedfiles import item, rss
+from tests.httpserver import FeedServer, Reply
+
+RUN_ONCE = ("run", "--once", "--all")
+HEAVY = ("feedparser", "feedgen", "jinja2", "lxml")
+# Runs the console entry point, then prints which of HEAVY the process had loaded at exit.
+PROBE = (
+    "import atexit, sys\n"
+    "heavy = sys.argv.pop(1).split(',')\n"
+    "atexit.register(lambda: print('LOADED', sorted(set(heavy) & set(sys.modules))))\n"
+    "sys.argv[0] = 'feedhub'\n"
+    "from feedhub.console import main\n"
+    "main()\n"
+)
+
+
+def run_once(config: Path) -> list[str]:
+    """The heavy modules a `run --once --all` loaded, from its own process."""
+    ran = subprocess.run(
+        [sys.executable, "-c", PROBE, ",".join(HEAVY), "--config", str(config), *RUN_ONCE],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stderr
+    [line] = [line for line in ran.stdout.splitlines() if line.startswith("LOADED ")]
+    return [
+        name.strip("'") for name in line.removeprefix("LOADED ").strip("[]").split(", ") if name
+    ]
+
+
+def test_a_warm_run_imports_no_parser_generator_or_templates(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    urls = [
+        feed_server.route(
+            f"/feed-{number}.xml",
+            Reply.feed(
+                rss(item(f"Story {number}", guid=f"g{number}", link=f"https://a.example/{number}"))
+            ),
+        )
+        for number in range(3)
+    ]
+    config = tmp_path / "feedhub.toml"
+    config.write_text(
+        tomlkit.dumps(
+            {
+                "hub": {
+                    "base_url": "http://feeds.test/",
+                    "output_dir": "public",
+                    "database": f"sqlite:///{tmp_path / 'store.sqlite'}",
+                },
+                "fetch": {"allow_private_networks": True, "timeout": 5},
+                "sources": [{"url": url, "name": f"Source {n}"} for n, url in enumerate(urls)],
+            }
+        )
+    )
+    cold = run_once(config)
+    assert set(cold) >= {"feedgen", "jinja2", "lxml"}  # the probe sees what a run loads
+    assert (tmp_path / "public" / "index.html").exists()
+    warm = run_once(config)
+    for number in range(len(urls)):
+        _, second = feed_server.hits(f"/feed-{number}.xml")
+        assert "if-none-match" in second.headers  # so the server answered 304
+    assert warm == [], warm
+
+
+# (tests.feedfiles would import feedparser itself)
