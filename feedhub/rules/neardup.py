@@ -32,9 +32,8 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
-
-from datasketch import MinHash
+from functools import cache, cached_property
+from typing import Any
 
 from feedhub.config.settings import Settings
 from feedhub.core.text import plain_text
@@ -51,7 +50,16 @@ SHINGLE = 3
 BANDS = 16
 ROWS = 2
 SEED = 16
-_MINHASH = MinHash(num_perm=BANDS * ROWS, seed=SEED)
+
+
+@cache
+def _minhash_template() -> Any:
+    """The empty sketch every text's is copied from. datasketch is imported on first use:
+    it costs half a second, which a run that stores no new entry never pays."""
+    from datasketch import MinHash
+
+    return MinHash(num_perm=BANDS * ROWS, seed=SEED)
+
 
 _URL = re.compile(r"\b(?:https?://|www\.)\S+", re.IGNORECASE)
 # Lines and phrases that sites add around a wire story; removed before comparing.
@@ -152,7 +160,7 @@ def candidate_keys(text: ReaderText) -> tuple[int, ...]:
     """The band hashes under which `text` is filed and looked up (none for short texts)."""
     if not text.comparable:
         return ()
-    sketch = _MINHASH.copy()
+    sketch = _minhash_template().copy()
     sketch.clear()
     sketch.update_batch([" ".join(shingle).encode("utf-8") for shingle in sorted(text.opening)])
     values = [int(value) for value in sketch.hashvalues]
