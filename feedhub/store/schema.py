@@ -63,7 +63,7 @@ sources = Table(
     Column("last_success", UTCDateTime),
     Column("last_status", Integer),
     Column("last_error", Text),
-    Column("public_error", Text),  # the class of last_error, fit to publish (0008_public_errors)
+    Column("public_error", Text),  # the class of last_error, fit to publish (0009_public_errors)
     Column("failures", Integer, nullable=False, default=0),
     Column("next_due", UTCDateTime),
     # How often the document itself says to poll (RSS <ttl>, sy:updatePeriod), in seconds.

@@ -5,7 +5,7 @@
 Health events already stored lose their detail (a path, an internal address), as
 the health feed is published.
 
-Revision ID: 0008_public_errors
+Revision ID: 0009_public_errors
 Revises: 0002_health
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008_public_errors"
+revision = "0009_public_errors"
 down_revision = "0002_health"
 branch_labels = None
 depends_on = None
