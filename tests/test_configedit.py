@@ -277,3 +277,15 @@ def test_a_local_feed_is_written_relative_to_the_config(demo: Path, capsys, monk
     result = invoke(capsys, "--config", demo, "sources", "add", "w.rdf", "--name", "Copy")
     assert result.returncode == 0, result.stderr
     assert '\nurl = "more/w.rdf"\nname = "Copy"\n' in demo.read_text()
+
+
+def test_add_to_a_config_whose_sources_are_an_empty_array(tmp_path: Path, capsys) -> None:
+    config = tmp_path / "feedhub.toml"
+    config.write_text('sources = []\n\n[hub]\ntitle = "Empty"\n')
+    added = invoke(
+        capsys, "--config", config, "sources", "add", "https://example.org/feed.xml", "--no-check"
+    )
+    assert added.returncode == 0, added.stderr
+    written = tomllib.loads(config.read_text())
+    assert [source["url"] for source in written["sources"]] == ["https://example.org/feed.xml"]
+    assert invoke(capsys, "--config", config, "check").returncode == 0

@@ -249,6 +249,10 @@ class ConfigEditor:
     def _append(self, section: str, values: dict[str, Any], key: str | None = None) -> None:
         """Add a table to `section` (an array of tables, or a table of tables when `key`)."""
         existing = self.document.get(section)
+        if isinstance(existing, Array) and not existing and key is None:
+            # `sources = []` holds no table to follow: it becomes the [[sources]] list.
+            self.document.remove(section)
+            existing = None
         if existing is None:
             self.document.add(section, tomlkit.aot() if key is None else tomlkit.table(True))
             existing = self.document[section]
