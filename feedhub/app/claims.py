@@ -32,8 +32,12 @@ class Claims:
         self.store = store
         self.lease = lease
         self.clock = clock
-        self.holder = this_worker()
-        self.owner = self.holder.name
+        self.holder = this_worker()  # whose claims these are
+
+    @property
+    def owner(self) -> str:
+        """The holder's name, as the store records it on each claim."""
+        return self.holder.name
 
     def take(
         self, limit: int, everything: bool, *, started: datetime, busy: Counter[str]

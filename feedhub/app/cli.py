@@ -235,7 +235,9 @@ def status(context: Context, as_json: bool) -> None:
     from feedhub.app.status import any_troubled, render_json, render_table, source_statuses
 
     with context.hub() as hub:
-        held = {claim.url: claim for claim in hub.store.held_sources(hub.clock(), hub.holder)}
+        held = {
+            claim.url: claim for claim in hub.store.held_sources(hub.clock(), hub.claims.holder)
+        }
         states = hub.store.source_states()
         rows = source_statuses(hub.settings, states, held, hub.websub.pushing())
     click.echo(render_json(rows) if as_json else render_table(rows, terminal_width()))

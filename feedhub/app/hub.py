@@ -58,7 +58,6 @@ class Hub:
             DocumentLimits(settings.fetch.max_entries_per_document, settings.fetch.max_field_bytes)
         )
         self.claims = Claims(store, settings.schedule.lease, clock)
-        self.holder = self.claims.holder  # whose claims this hub's polls hold
         self._sources = {source.url: source for source in settings.sources}
         self._first_publish = True  # until the outputs were checked against the settings
         self.websub = WebSub(settings, store, self.fetcher, clock)

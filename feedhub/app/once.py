@@ -37,8 +37,8 @@ def run_once(hub: Hub, *, everything: bool) -> int:
     code."""
     with _stopping(hub.fetcher) as stopping:
         hub.sync_sources()
-        hub.store.free_gone_claims(hub.holder)  # a killed run's sources need not wait
-        due, held = hub.store.count_due(hub.clock(), hub.holder, everything=everything)
+        hub.store.free_gone_claims(hub.claims.holder)  # a killed run's sources need not wait
+        due, held = hub.store.count_due(hub.clock(), hub.claims.holder, everything=everything)
         with _progress(due - len(held)) as progress:
             summary = hub.run_once(everything=everything, stop=stopping.event, progress=progress)
     if stopping.signal is not None:

@@ -71,7 +71,7 @@ class Daemon:
         """Block until SIGTERM/SIGINT; return the exit code."""
         self._install_signal_handlers()
         self.hub.sync_sources()
-        self.hub.store.free_gone_claims(self.hub.holder)  # of a killed run on this machine
+        self.hub.store.free_gone_claims(self.hub.claims.holder)  # of a killed run on this machine
         log.info(
             "feedhub daemon started: %s, tick every %gs",
             counted(len(self.hub.settings.sources), "source"),

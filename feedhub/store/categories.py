@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from feedhub.rules.routing import Routable
 from feedhub.store import dialects
 from feedhub.store import neardup as neardup_store
+from feedhub.store.pairs import replace_pairs
 from feedhub.store.schema import (
     categories,
     entries,
@@ -74,28 +75,12 @@ def reroute(
             times[row.id] = row.sort_time
     after = {(article, slug) for article, slugs in routed.items() for slug in slugs}
     after = {pair for pair in after if pair[0] in times}
-    before = {
-        (row.entry_id, row.category)
-        for row in connection.execute(
-            sa.select(entry_categories.c.entry_id, entry_categories.c.category)
-        )
-    }
-    removed = [{"article": article, "slug": slug} for article, slug in before - after]
-    if removed:
-        connection.execute(
-            entry_categories.delete().where(
-                entry_categories.c.entry_id == sa.bindparam("article"),
-                entry_categories.c.category == sa.bindparam("slug"),
-            ),
-            removed,
-        )
-    added = [
-        {"category": slug, "entry_id": article, "sort_time": times[article]}
-        for article, slug in sorted(after - before)
-    ]
-    if added:
-        connection.execute(entry_categories.insert(), added)
-    moved = before ^ after
+    moved = replace_pairs(
+        connection,
+        entry_categories,
+        after,
+        lambda article, _slug: {"sort_time": times[article]},
+    )
     shown = neardup_store.replace_routes(connection, own)
     mark_dirty(connection, {slug for _, slug in moved} | shown)
     write_state(connection, ROUTING_DIGEST, digest)

@@ -36,6 +36,7 @@ from feedhub.core.text import safe_strings
 from feedhub.rules import neardup
 from feedhub.store import dialects
 from feedhub.store.identity import batches
+from feedhub.store.pairs import replace_pairs
 from feedhub.store.schema import entries, entry_categories, entry_routes, neardup_keys, sources
 
 log = logging.getLogger(__name__)
@@ -61,21 +62,7 @@ def replace_routes(connection: Connection, routes: Mapping[int, Iterable[str]]) 
     """Make `entry_routes` say what routing says now (after a change of routing); return
     the categories whose copies changed (the copy they show may have)."""
     after = {(entry_id, slug) for entry_id, slugs in routes.items() for slug in slugs}
-    before = {
-        (row.entry_id, row.category)
-        for row in connection.execute(sa.select(entry_routes.c.entry_id, entry_routes.c.category))
-    }
-    gone = [{"entry": entry_id, "slug": slug} for entry_id, slug in before - after]
-    if gone:
-        connection.execute(
-            entry_routes.delete().where(
-                entry_routes.c.entry_id == sa.bindparam("entry"),
-                entry_routes.c.category == sa.bindparam("slug"),
-            ),
-            gone,
-        )
-    record_routes(connection, [(entry_id, [slug]) for entry_id, slug in sorted(after - before)])
-    return {slug for _, slug in before ^ after}
+    return {slug for _, slug in replace_pairs(connection, entry_routes, after)}
 
 
 def join_stories(
