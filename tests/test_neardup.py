@@ -41,6 +41,17 @@ def found(a: Item, b: Item) -> bool:
     return bool(shared) and neardup.same_story(text(a), text(b), neardup.DEFAULT_THRESHOLD)
 
 
+def test_sketches_are_datasketchs_minhash() -> None:
+    """Our MinHash gives datasketch's values, so keys filed by any version match."""
+    from datasketch import MinHash
+
+    for item in corpus()[:40]:
+        shingles = [" ".join(s).encode() for s in sorted(text(item).opening)]
+        reference = MinHash(num_perm=neardup.BANDS * neardup.ROWS, seed=neardup.SEED)
+        reference.update_batch(shingles)
+        assert neardup.minhash(shingles) == [int(value) for value in reference.hashvalues]
+
+
 def test_precision_and_recall_on_the_labelled_corpus() -> None:
     outcomes = [(found(a, b), same) for a, b, same in pairs()]
     true_positives = sum(1 for got, same in outcomes if got and same)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import subprocess
@@ -151,3 +152,23 @@ def test_workers_leave_the_storing_thread_a_core(allowed: set[int], workers: int
     )
     ran = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert ran.stdout.split() == [str(workers), str(workers)]
+
+
+def test_the_storing_thread_parses_queued_documents_rather_than_wait() -> None:
+    # The worker is still starting (a fresh interpreter) when the first result is asked
+    # for: the storing thread takes back documents no worker has started, newest first,
+    # and every document is parsed once, as it would be alone.
+    documents = {
+        number: dataclasses.replace(fetched(number), body=rss(number, 50)) for number in range(12)
+    }
+    parser = Parser(DocumentLimits(), workers=1, backlog=1)
+    with parser.session():
+        for number, document in documents.items():
+            parser.start(number, document)
+        parsed = {number: parser.finish(number, document) for number, document in documents.items()}
+    assert parser.in_workers == len(documents)
+    assert parser.taken_back >= 1
+    for number, document in documents.items():
+        alone = parse_fetched(document.body, document.url, document.headers, DocumentLimits())
+        assert parsed[number] == alone
+    assert multiprocessing.active_children() == []

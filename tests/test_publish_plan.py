@@ -126,3 +126,50 @@ def test_storing_a_poll_takes_as_many_statements_for_many_entries_as_for_few(
     assert counts["many"] == counts["few"]
     assert counts["many rewritten"] == counts["few rewritten"]
     assert counts["many with copies"] == counts["few with copies"]
+
+
+def wire_stories(site: str, count: int, desk: str) -> bytes:
+    """`site`'s feed of `count` wire stories of a `desk`: each its own long text, under
+    `site`'s links."""
+    items = "".join(
+        f"<item><title>Wire story {n}</title><link>https://{site}.example/{n}</link>"
+        f"<guid>https://{site}.example/{n}</guid>"
+        f"<description>{' '.join(f'{desk}{n}word{w}' for w in range(60))}</description></item>"
+        for n in range(count)
+    )
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>{site}</title>'
+        f"<link>https://{site}.example/</link>{items}</channel></rss>"
+    ).encode()
+
+
+def test_finding_and_joining_near_duplicates_takes_as_many_statements_for_many_as_for_few(
+    database_url: str,
+) -> None:
+    # A site carrying wire stories another site has under its own links: each is looked
+    # up by its candidate keys and joined to its story in one statement per step, whatever
+    # the number of stories (it was one lookup per entry, and four statements per join).
+    store = Store.open(database_url)
+    try:
+        now = FakeClock().now
+        sites = ("wire", "copier", "wire-many", "copier-many")
+        store.sync_sources(
+            [SourceSettings(url=f"http://{site}.test/feed.xml", name=site) for site in sites], now
+        )
+        wire, copier, wire_many, copier_many = store.source_states()
+        counts = {}
+        for name, original, copy, size in (
+            ("few", wire, copier, 3),
+            ("many", wire_many, copier_many, 30),
+        ):
+            statements_to_store(store, original, wire_stories(original.name, size, name), now)
+            copies = wire_stories(copy.name, size, name)
+            counts[name] = statements_to_store(store, copy, copies, now)
+        with store.reading() as connection:
+            joined = connection.execute(
+                sa.text("SELECT count(*) FROM entries WHERE duplicate_of IS NOT NULL")
+            ).scalar_one()
+    finally:
+        store.close()
+    assert joined == 3 + 30  # every copy found its story
+    assert counts["many"] == counts["few"]

@@ -1,9 +1,12 @@
 """A warm `run --once` (every source answers 304) loads no parser, generator or template
 engine: feedparser, feedgen, jinja2 and lxml are imported only when a body is parsed or a
-feed, page or OPML file is written. Each run is the real command in a fresh interpreter."""
+feed, page or OPML file is written. A cold one, which sketches every new entry for
+near-duplicate detection, loads no scientific stack (scipy, datasketch). Each run is the
+real command in a fresh interpreter."""
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +18,7 @@ from tests.httpserver import FeedServer, Reply
 
 RUN_ONCE = ("run", "--once", "--all")
 HEAVY = ("feedparser", "feedgen", "jinja2", "lxml")
+SCIENTIFIC = ("scipy", "datasketch")
 # Runs the console entry point, then prints which of HEAVY the process had loaded at exit.
 PROBE = (
     "import atexit, sys\n"
@@ -26,10 +30,10 @@ PROBE = (
 )
 
 
-def run_once(config: Path) -> list[str]:
-    """The heavy modules a `run --once --all` loaded, from its own process."""
+def run_once(config: Path, watched: tuple[str, ...] = HEAVY) -> list[str]:
+    """The `watched` modules a `run --once --all` loaded, from its own process."""
     ran = subprocess.run(
-        [sys.executable, "-c", PROBE, ",".join(HEAVY), "--config", str(config), *RUN_ONCE],
+        [sys.executable, "-c", PROBE, ",".join(watched), "--config", str(config), *RUN_ONCE],
         capture_output=True,
         text=True,
         timeout=120,
@@ -42,14 +46,20 @@ def run_once(config: Path) -> list[str]:
     ]
 
 
-def test_a_warm_run_imports_no_parser_generator_or_templates(
-    tmp_path: Path, feed_server: FeedServer
-) -> None:
+def write_config(tmp_path: Path, feed_server: FeedServer, words: str = "") -> Path:
+    """A config polling three feeds of one story each (`words` its text)."""
     urls = [
         feed_server.route(
             f"/feed-{number}.xml",
             Reply.feed(
-                rss(item(f"Story {number}", guid=f"g{number}", link=f"https://a.example/{number}"))
+                rss(
+                    item(
+                        f"Story {number}",
+                        guid=f"g{number}",
+                        link=f"https://a.example/{number}",
+                        description=f"{words} Story {number}.",
+                    )
+                )
             ),
         )
         for number in range(3)
@@ -68,14 +78,32 @@ def test_a_warm_run_imports_no_parser_generator_or_templates(
             }
         )
     )
+    return config
+
+
+def test_a_warm_run_imports_no_parser_generator_or_templates(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    config = write_config(tmp_path, feed_server)
     cold = run_once(config)
     assert set(cold) >= {"feedgen", "jinja2", "lxml"}  # the probe sees what a run loads
     assert (tmp_path / "public" / "index.html").exists()
     warm = run_once(config)
-    for number in range(len(urls)):
+    for number in range(3):
         _, second = feed_server.hits(f"/feed-{number}.xml")
         assert "if-none-match" in second.headers  # so the server answered 304
     assert warm == [], warm
+
+
+def test_sketching_new_entries_loads_no_scientific_stack(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    long_story = " ".join(f"word{number} of the long story" for number in range(40))
+    config = write_config(tmp_path, feed_server, words=long_story)
+    assert run_once(config, SCIENTIFIC) == []
+    with sqlite3.connect(tmp_path / "store.sqlite") as connection:
+        (keys,) = connection.execute("SELECT count(DISTINCT entry_id) FROM neardup_keys").fetchone()
+    assert keys == 3  # every entry was sketched and filed
 
 
 # (tests.feedfiles would import feedparser itself)

@@ -130,6 +130,9 @@ class EntryToStore:
     content_hash: str  # what changes when the entry's meaning changes
     aliases: tuple[str, ...] = ()  # other keys under which this entry may have been stored
     image: str | None = None  # an absolute http(s) URL of its artwork
+    # Where near-duplicates of it are looked for (`feedhub.rules.neardup.story_keys`):
+    # sketched when it is normalized, in the parse workers, not by the storing thread.
+    story_keys: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,9 @@ bodies are waiting for it, and only then do workers start, one per core but one
 (`parse_workers`). They are spawned (fresh interpreters that load only the parsing
 modules, never inheriting our threads, sockets or store), hold only the documents
 they are parsing (the executor queues one more per worker), and stop when the poll ends.
+A storing thread that would wait for a worker takes back the newest document no worker
+has started and parses it itself: on two cores, one worker and the storing thread then
+share the parsing, without a second worker's memory.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from feedhub.core.errors import PARSER_FAILED, ParseError
+from feedhub.core.errors import PARSER_FAILED, ParseError, SourceError
 from feedhub.core.models import EntryToStore, FeedDocument, Fetched
 from feedhub.parse.docguard import DocumentLimits
 
@@ -99,6 +102,7 @@ class Parser:
         self.workers = workers or parse_workers()
         self.backlog = backlog
         self.in_workers = 0  # documents handed to worker processes, ever
+        self.taken_back = 0  # of those, parsed by the storing thread while it waited
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
         self._waiting = 0  # bytes of the bodies started and not finished yet
@@ -107,6 +111,8 @@ class Parser:
         # Bodies started while there was no backlog: parsed by `finish`, unless the
         # workers start before it comes to them.
         self._inline: dict[int, Fetched] = {}
+        # Bodies handed to the workers and not parsed yet, which may be taken back.
+        self._queued: dict[int, Fetched] = {}
 
     @contextmanager
     def session(self) -> Iterator[Parser]:
@@ -125,9 +131,9 @@ class Parser:
                 return
             # The workers take the bodies waiting inline too, oldest (stored first) first.
             for waiting_key, waiting in self._inline.items():
-                self._futures[waiting_key] = self._submit(waiting)
+                self._futures[waiting_key] = self._submit(waiting_key, waiting)
             self._inline.clear()
-            self._futures[key] = self._submit(fetched)
+            self._futures[key] = self._submit(key, fetched)
 
     def finish(self, key: int, fetched: Fetched) -> ParsedFeed:
         """The parsed document of `fetched`; raise a SourceError when it is no feed."""
@@ -138,6 +144,8 @@ class Parser:
         if started is None:
             return parse_fetched(fetched.body, fetched.url, fetched.headers, self.limits)
         pool, future = started
+        while not future.done() and self._take_back_one():
+            pass
         try:
             return future.result()
         except BrokenProcessPool:
@@ -146,7 +154,7 @@ class Parser:
             log.warning("%s: a parser process died; parsing it again", fetched.url)
             with self._lock:
                 self._discard(pool)
-                _, retry = self._submit(fetched)
+                _, retry = self._submit(key, fetched)
         try:
             return retry.result()
         except BrokenProcessPool:
@@ -154,17 +162,45 @@ class Parser:
                 f"{fetched.url}: the parser process died on this document", PARSER_FAILED
             ) from None
 
+    def _take_back_one(self) -> bool:
+        """Parse here the newest document not started by a worker; False if there is none."""
+        with self._lock:
+            taken = self._cancel_newest_queued()
+        if taken is None:
+            return False
+        key, pool, fetched = taken
+        parsed: Future[ParsedFeed] = Future()
+        try:
+            parsed.set_result(
+                parse_fetched(fetched.body, fetched.url, fetched.headers, self.limits)
+            )
+        except SourceError as error:
+            parsed.set_exception(error)
+        with self._lock:
+            self._futures[key] = (pool, parsed)
+            self.taken_back += 1
+        return True
+
+    def _cancel_newest_queued(self) -> tuple[int, ProcessPoolExecutor, Fetched] | None:
+        """Take the newest body no worker has started away from them (holding `_lock`)."""
+        for key, (pool, future) in reversed(self._futures.items()):
+            fetched = self._queued.get(key)
+            if fetched is not None and future.cancel():
+                return key, pool, fetched
+        return None
+
     def stop(self) -> None:
         """Stop the workers (if any ran) and forget what was not finished."""
         with self._lock:
             pool, self._pool = self._pool, None
             self._futures.clear()
             self._inline.clear()
+            self._queued.clear()
             self._waiting = 0
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _submit(self, fetched: Fetched) -> tuple[ProcessPoolExecutor, Future[ParsedFeed]]:
+    def _submit(self, key: int, fetched: Fetched) -> tuple[ProcessPoolExecutor, Future[ParsedFeed]]:
         """Hand one body to the workers, starting them if needed (holding `_lock`)."""
         for _ in range(2):  # a pool found broken is replaced once
             if self._pool is None:
@@ -179,6 +215,9 @@ class Parser:
                 self._discard(pool)
                 continue
             self.in_workers += 1
+            self._queued[key] = fetched
+            # Called by the executor's thread (or here, if already done): no lock taken.
+            future.add_done_callback(lambda _: self._queued.pop(key, None))
             return pool, future
         raise ParseError(
             f"{fetched.url}: the parser processes keep dying; see the log", PARSER_FAILED

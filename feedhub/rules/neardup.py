@@ -5,8 +5,8 @@ under their own links, and which copy of a story each category shows.
   else the summary) with markup, links, agency datelines and boilerplate lines
   ("Reporting by ...", "The post ... appeared first on ...", "Read more") removed,
   casefolded, as words.
-- A story's candidate keys are band hashes of a MinHash (`datasketch`) of the word
-  3-grams of the body's first `KEY_WORDS` words: two bodies whose openings are
+- A story's candidate keys are band hashes of a MinHash (datasketch's, computed with
+  numpy) of the word 3-grams of the body's first `KEY_WORDS` words: two bodies whose openings are
   alike share a key with high probability (a Jaccard similarity of 0.5 gives a
   shared key 99% of the time, 0.4 94%). Keys only find candidates; the decision is
   made on the texts themselves.
@@ -27,16 +27,19 @@ under their own links, and which copy of a story each category shows.
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache, cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from feedhub.config.settings import Settings
 from feedhub.core.text import plain_text
+
+if TYPE_CHECKING:
+    from feedhub.config.settings import Settings
 
 MIN_WORDS = 25
 LEAD_WORDS = 40
@@ -52,25 +55,90 @@ ROWS = 2
 SEED = 16
 
 
+# The MinHash of datasketch 2's MinHash(num_perm=BANDS * ROWS, seed=SEED) (its default
+# "affine32" scheme: the first 32 bits of each shingle's SHA-1, mixed by MurmurHash3's
+# finalizer, then a * h + b modulo 2^32 per hash function), computed here: the package
+# imports scipy for its LSH classes (half a second and 40 MiB in every process that
+# sketches entries), and this is all of it we use. tests/test_neardup.py checks the values
+# against datasketch's, so the keys stored by earlier versions are still found.
+_FMIX32 = (16, 0x85EBCA6B, 13, 0xC2B2AE35, 16)
+
+
 @cache
-def _minhash_template() -> Any:
-    """The empty sketch every text's is copied from. datasketch is imported on first use:
-    it costs half a second, which a run that stores no new entry never pays."""
-    from datasketch import MinHash
+def _permutations() -> tuple[Any, Any]:
+    """The (a, b) of each of the sketch's hash functions, drawn as datasketch draws them."""
+    import numpy as np  # imported on first use: a run that stores no new entry never pays
 
-    return MinHash(num_perm=BANDS * ROWS, seed=SEED)
+    draw = np.random.RandomState(SEED)
+    a = draw.randint(0, 1 << 31, BANDS * ROWS, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = draw.randint(0, 1 << 32, BANDS * ROWS, dtype=np.uint32)
+    return a, b
 
 
-_URL = re.compile(r"\b(?:https?://|www\.)\S+", re.IGNORECASE)
-# Lines and phrases that sites add around a wire story; removed before comparing.
-_BOILERPLATE = re.compile(
-    r"(?:\(|\b)(?:ap|afp|reuters|pti|ani|ians|dpa|upi)\)"
-    r"|\b(?:additional\s+)?(?:reporting|writing|editing|compiled)\s+by\b[^.\n]*"
-    r"|\bthe\s+post\b.{0,300}?\bappeared\s+first\s+on\b[^.\n]*"
-    r"|\b(?:continue\s+reading|read\s+more|read\s+the\s+full\s+story|click\s+here)\b[^.\n]*"
-    r"|(?:©|\(c\)|copyright)\s*\d{0,4}[^.\n]*"
-    r"|\ball\s+rights\s+reserved\b",
-    re.IGNORECASE,
+def minhash(shingles: Sequence[bytes]) -> list[int]:
+    """The MinHash values of a non-empty set of shingles (see `_permutations`)."""
+    import numpy as np
+
+    a, b = _permutations()
+    first, multiply, second, multiply_again, third = (np.uint32(c) for c in _FMIX32)
+    hashes = np.array(
+        [
+            int.from_bytes(hashlib.sha1(shingle, usedforsecurity=False).digest()[:4], "little")
+            for shingle in shingles
+        ],
+        dtype=np.uint32,
+    )
+    # uint32 arithmetic wraps around: the modulo 2^32 of MurmurHash3 and the permutations.
+    hashes = (hashes ^ (hashes >> first)) * multiply
+    hashes = (hashes ^ (hashes >> second)) * multiply_again
+    hashes = hashes ^ (hashes >> third)
+    permuted = hashes[:, np.newaxis] * a + b
+    return [int(value) for value in permuted.min(axis=0)]
+
+
+# A tag of sanitized HTML (what the store holds: nh3's output, attributes double-quoted).
+_MARKUP = re.compile(r"<(?:[^>\"']|\"[^\"]*\"|'[^']*')*>")
+_URL = re.compile(r"\b(?:https?://|www\.)\S+")
+_URL_TELLTALES = ("http", "www.")
+
+
+@dataclass(frozen=True, slots=True)
+class _Phrase:
+    """A kind of phrase looked for in casefolded text (whitespace one space). Its pattern
+    runs only on texts holding one of its telltales: Python's regular expressions try
+    every alternative at every place, which costs far more than looking for a few words."""
+
+    telltales: tuple[str, ...]
+    pattern: re.Pattern[str]
+
+    def _maybe_in(self, text: str) -> bool:
+        return any(telltale in text for telltale in self.telltales)
+
+    def removed(self, text: str) -> str:
+        return self.pattern.sub(" ", text) if self._maybe_in(text) else text
+
+    def found_in(self, text: str) -> bool:
+        return self._maybe_in(text) and self.pattern.search(text) is not None
+
+
+_AGENCIES = ("ap", "afp", "reuters", "pti", "ani", "ians", "dpa", "upi")
+# What sites add around a wire story, removed before comparing.
+_BOILERPLATE = (
+    _Phrase(
+        tuple(f"{agency})" for agency in _AGENCIES),
+        re.compile(rf"(?:\(|\b)(?:{'|'.join(_AGENCIES)})\)"),
+    ),
+    _Phrase(
+        ("reporting by", "writing by", "editing by", "compiled by"),
+        re.compile(r"\b(?:additional )?(?:reporting|writing|editing|compiled) by\b[^.]*"),
+    ),
+    _Phrase(("appeared first on",), re.compile(r"\bthe post\b.{0,300}?\bappeared first on\b[^.]*")),
+    _Phrase(
+        ("continue reading", "read more", "read the full story", "click here"),
+        re.compile(r"\b(?:continue reading|read more|read the full story|click here)\b[^.]*"),
+    ),
+    _Phrase(("©", "(c)", "copyright"), re.compile(r"(?:©|\(c\)|copyright) ?\d{0,4}[^.]*")),
+    _Phrase(("rights reserved",), re.compile(r"\ball rights reserved\b")),
 )
 # An all-capitals place at the start of a wire story: "WASHINGTON —", "NEW DELHI:".
 _DATELINE = re.compile(
@@ -78,17 +146,18 @@ _DATELINE = re.compile(
 )
 # Where a story says it corrects or follows up another (looked for in the title and the
 # first and last words of the body, where sites put such notes).
-_MARKED = re.compile(
-    r"\b(?:corrections?|clarification|update|follow-?up)\s*:"
-    r"|\b(?:corrects|correcting)\b"
-    r"|\ban\s+earlier\s+version\s+of\s+this\b"
-    r"|\bthis\s+(?:story|article|report)\s+(?:has\s+been|was)\s+(?:corrected|updated)\b"
-    r"|\bupdates?\s+with\b",
-    re.IGNORECASE,
+_MARKED = _Phrase(
+    ("correct", "clarification", "update", "follow", "earlier version"),
+    re.compile(
+        r"\b(?:corrections?|clarification|update|follow-?up) ?:"
+        r"|\b(?:corrects|correcting)\b"
+        r"|\ban earlier version of this\b"
+        r"|\bthis (?:story|article|report) (?:has been|was) (?:corrected|updated)\b"
+        r"|\bupdates? with\b"
+    ),
 )
 MARK_WORDS = 60
 _WORD = re.compile(r"\w+")
-_TAG = re.compile(r"<")
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,25 +214,29 @@ class ReaderText:
 
 
 def reader_text(title: str, summary_html: str | None, content_html: str | None) -> ReaderText:
-    # A space before each tag, so that paragraphs do not run into each other's words.
-    body = plain_text(_TAG.sub(r" \g<0>", content_html or summary_html or ""), is_html=True)
-    body = _DATELINE.sub("", body)
-    heading = plain_text(title, is_html=False)
+    """The text of an entry as stored: a plain-text title, sanitized HTML."""
+    body = _DATELINE.sub("", _sanitized_text(content_html or summary_html or ""))
+    heading, folded = _folded(plain_text(title, is_html=False)), _folded(body)
+    marked = _MARKED.found_in(_ends(heading, folded))
+    if any(telltale in folded for telltale in _URL_TELLTALES):
+        folded = _URL.sub(" ", folded)
+    for phrase in _BOILERPLATE:
+        folded = phrase.removed(folded)
     return ReaderText(
-        title=_words(heading),
-        body=_words(_BOILERPLATE.sub(" ", _URL.sub(" ", body))),
-        marked=_MARKED.search(_ends(heading, body)) is not None,
+        title=tuple(_WORD.findall(heading)), body=tuple(_WORD.findall(folded)), marked=marked
     )
+
+
+def story_keys(title: str, summary_html: str | None, content_html: str | None) -> tuple[int, ...]:
+    """The candidate keys of an entry as stored (see `reader_text`, `candidate_keys`)."""
+    return candidate_keys(reader_text(title, summary_html, content_html))
 
 
 def candidate_keys(text: ReaderText) -> tuple[int, ...]:
     """The band hashes under which `text` is filed and looked up (none for short texts)."""
     if not text.comparable:
         return ()
-    sketch = _minhash_template().copy()
-    sketch.clear()
-    sketch.update_batch([" ".join(shingle).encode("utf-8") for shingle in sorted(text.opening)])
-    values = [int(value) for value in sketch.hashvalues]
+    values = minhash([" ".join(shingle).encode("utf-8") for shingle in text.opening])
     keys = []
     for band in range(BANDS):
         rows = values[band * ROWS : (band + 1) * ROWS]
@@ -258,8 +331,14 @@ def _ends(heading: str, body: str) -> str:
     return " ".join([heading, *words[:MARK_WORDS], "|", *words[-MARK_WORDS:]])
 
 
-def _words(text: str) -> tuple[str, ...]:
-    return tuple(_WORD.findall(unicodedata.normalize("NFKC", text).casefold()))
+def _sanitized_text(html_text: str) -> str:
+    """The words of sanitized HTML: each tag a space (paragraphs do not run into each
+    other's words), entities decoded, whitespace one space."""
+    return " ".join(html.unescape(_MARKUP.sub(" ", html_text)).split())
+
+
+def _folded(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold()
 
 
 def _shingles(words: Sequence[str]) -> frozenset[tuple[str, ...]]:

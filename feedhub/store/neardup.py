@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -73,29 +74,30 @@ def join_stories(
 ) -> int:
     """Join each new entry (id, entry) of one source (id, URL) that repeats a story of
     another source to that story, and file the new entries under their candidate keys;
-    return how many joined a story. Runs in the poll's write transaction."""
+    return how many joined a story. Runs in the poll's write transaction, with one
+    query per step for the whole poll, not one per entry."""
     if not policy.applies_to(source[1]) or not new:
         return 0
-    texts = {
-        entry_id: neardup.reader_text(entry.title, entry.summary_html, entry.content_html)
-        for entry_id, entry in new
-    }
-    keys = {entry_id: neardup.candidate_keys(text) for entry_id, text in texts.items()}
+    keys = {entry_id: entry.story_keys for entry_id, entry in new}
     dialects.lock_names(connection, "neardup", [str(k) for ks in keys.values() for k in ks])
-    articles = _articles_among(connection, list(texts))
-    joined = 0
-    for entry_id in texts:
-        if entry_id not in articles or not keys[entry_id]:
+    articles = _articles_among(connection, list(keys))
+    looking = {entry_id: ks for entry_id, ks in keys.items() if entry_id in articles and ks}
+    candidates = _Candidates.read(connection, source[0], looking)
+    joins: dict[int, int] = {}  # new entry id -> the story it repeats
+    for entry_id, entry in new:
+        found = candidates.of(entry_id)
+        if not found:
             continue
-        candidates = _candidates(connection, source[0], keys[entry_id])
-        story = neardup.best_story(texts[entry_id], candidates, policy.threshold)
+        text = neardup.reader_text(entry.title, entry.summary_html, entry.content_html)
+        story = neardup.best_story(text, found, policy.threshold)
         if story is not None:
-            _join(connection, entry_id, story)
-            joined += 1
+            joins[entry_id] = story
+            candidates.taken.add(story)  # a source's entries are never merged with each other
+    _join(connection, joins)
     rows = [{"band_key": key, "entry_id": entry_id} for entry_id, ks in keys.items() for key in ks]
     if rows:
         connection.execute(dialects.insert(connection, neardup_keys).on_conflict_do_nothing(), rows)
-    return joined
+    return len(joins)
 
 
 def _articles_among(connection: Connection, entry_ids: Sequence[int]) -> set[int]:
@@ -108,13 +110,22 @@ def _articles_among(connection: Connection, entry_ids: Sequence[int]) -> set[int
     return found
 
 
-# Statements built once (SQLAlchemy caches their compiled form): each new entry runs them.
-_SHARING_A_KEY = (
-    sa.select(neardup_keys.c.entry_id)
+# Statements built once (SQLAlchemy caches their compiled form).
+_RANKED_BY_KEY = (
+    sa.select(
+        neardup_keys.c.band_key,
+        neardup_keys.c.entry_id,
+        sa.func.row_number()
+        .over(partition_by=neardup_keys.c.band_key, order_by=neardup_keys.c.entry_id.desc())
+        .label("rank"),
+    )
     .where(neardup_keys.c.band_key.in_(sa.bindparam("keys", expanding=True)))
-    .distinct()
-    .order_by(neardup_keys.c.entry_id.desc())
-    .limit(MAX_CANDIDATES)
+    .subquery()
+)
+# The newest entries filed under each key: the newest of those sharing any of an entry's
+# keys are among them.
+_SHARING_KEYS = sa.select(_RANKED_BY_KEY.c.band_key, _RANKED_BY_KEY.c.entry_id).where(
+    _RANKED_BY_KEY.c.rank <= MAX_CANDIDATES
 )
 _CANDIDATE_TEXTS = sa.select(
     entries.c.id,
@@ -128,59 +139,103 @@ _CANDIDATE_TEXTS = sa.select(
 )
 
 
-def _candidates(
-    connection: Connection, source_id: int, keys: Sequence[int]
-) -> list[tuple[int, neardup.ReaderText]]:
-    """(story id, text) of the newest entries of other sources sharing a key; stories that
-    already have a copy from this source are left out (a source's own entries are never
-    merged with each other)."""
-    ids = list(connection.execute(_SHARING_A_KEY, {"keys": list(keys)}).scalars())
-    if not ids:
-        return []
-    rows = list(connection.execute(_CANDIDATE_TEXTS, {"ids": ids, "source_id": source_id}))
-    stories = {row.duplicate_of or row.id for row in rows}
-    taken = _stories_with_source(connection, stories, source_id)
-    return [
-        (story, neardup.reader_text(row.title, row.summary_html, row.content_html))
-        for row in rows
-        if (story := row.duplicate_of or row.id) not in taken
-    ]
+@dataclass(slots=True)
+class _Candidates:
+    """The stories a poll's new entries may repeat: for each entry, the newest
+    `MAX_CANDIDATES` entries of other sources sharing one of its keys, as (story id, text).
+    Stories that have a copy from this source (`taken`) are left out."""
+
+    by_entry: dict[int, list[int]]  # new entry id -> candidate entry ids, newest first
+    rows: dict[int, Any]  # candidate entry id -> its row (other sources' only)
+    taken: set[int]
+    texts: dict[int, neardup.ReaderText] = field(default_factory=dict)
+
+    @classmethod
+    def read(
+        cls, connection: Connection, source_id: int, keys: Mapping[int, Sequence[int]]
+    ) -> _Candidates:
+        filed: dict[int, list[int]] = {}
+        wanted = sorted({key for ks in keys.values() for key in ks})
+        for batch in batches(wanted):
+            for key, entry_id in connection.execute(_SHARING_KEYS, {"keys": list(batch)}):
+                filed.setdefault(key, []).append(entry_id)
+        by_entry = {
+            entry_id: sorted({i for key in ks for i in filed.get(key, ())}, reverse=True)[
+                :MAX_CANDIDATES
+            ]
+            for entry_id, ks in keys.items()
+        }
+        ids = sorted({i for found in by_entry.values() for i in found})
+        rows = {
+            row.id: row
+            for batch in batches(ids)
+            for row in connection.execute(
+                _CANDIDATE_TEXTS, {"ids": list(batch), "source_id": source_id}
+            )
+        }
+        stories = {row.duplicate_of or row.id for row in rows.values()}
+        return cls(by_entry, rows, _stories_with_source(connection, stories, source_id))
+
+    def of(self, entry_id: int) -> list[tuple[int, neardup.ReaderText]]:
+        found = [self.rows[i] for i in self.by_entry.get(entry_id, ()) if i in self.rows]
+        return [
+            (story, self._text(row))
+            for row in found
+            if (story := row.duplicate_of or row.id) not in self.taken
+        ]
+
+    def _text(self, row: Any) -> neardup.ReaderText:
+        if row.id not in self.texts:
+            self.texts[row.id] = neardup.reader_text(row.title, row.summary_html, row.content_html)
+        return self.texts[row.id]
 
 
 def _stories_with_source(connection: Connection, stories: set[int], source_id: int) -> set[int]:
-    if not stories:
-        return set()
-    ids = sorted(stories)
-    query = sa.select(entries.c.id, entries.c.duplicate_of).where(
-        entries.c.source_id == source_id,
-        sa.or_(entries.c.id.in_(ids), entries.c.duplicate_of.in_(ids)),
-    )
-    return {row.duplicate_of or row.id for row in connection.execute(query)}
+    found: set[int] = set()
+    for batch in batches(sorted(stories)):
+        query = sa.select(entries.c.id, entries.c.duplicate_of).where(
+            entries.c.source_id == source_id,
+            sa.or_(entries.c.id.in_(batch), entries.c.duplicate_of.in_(batch)),
+        )
+        found.update(row.duplicate_of or row.id for row in connection.execute(query))
+    return found
 
 
-def _join(connection: Connection, entry_id: int, story: int) -> None:
-    """Make a new article, with its copies, copies of `story`, in the story's categories."""
-    story_time = connection.execute(
-        sa.select(entries.c.sort_time).where(entries.c.id == story)
-    ).scalar_one()
-    slugs = list(
-        connection.execute(
-            entry_categories.delete()
-            .where(entry_categories.c.entry_id == entry_id)
-            .returning(entry_categories.c.category)
-        ).scalars()
+def _join(connection: Connection, joins: Mapping[int, int]) -> None:
+    """Make each new article (by id), with its copies, copies of the story it repeats, in
+    that story's categories."""
+    if not joins:
+        return
+    stories = sa.select(entries.c.id, entries.c.sort_time).where(
+        entries.c.id.in_(sorted(set(joins.values())))
     )
+    story_times = {story: sort_time for story, sort_time in connection.execute(stories)}
+    left = connection.execute(
+        entry_categories.delete()
+        .where(entry_categories.c.entry_id.in_(sorted(joins)))
+        .returning(entry_categories.c.entry_id, entry_categories.c.category)
+    )
+    moved = {(joins[entry_id], slug) for entry_id, slug in left}
     connection.execute(
         entries.update()
-        .where(sa.or_(entries.c.id == entry_id, entries.c.duplicate_of == entry_id))
-        .values(duplicate_of=story)
+        .where(
+            sa.or_(
+                entries.c.id == sa.bindparam("entry"),
+                entries.c.duplicate_of == sa.bindparam("entry"),
+            )
+        )
+        .values(duplicate_of=sa.bindparam("story")),
+        [{"entry": entry_id, "story": story} for entry_id, story in joins.items()],
     )
-    if slugs:
-        rows = [{"category": s, "entry_id": story, "sort_time": story_time} for s in slugs]
+    if moved:
+        rows = [
+            {"category": slug, "entry_id": story, "sort_time": story_times[story]}
+            for story, slug in sorted(moved)
+        ]
         connection.execute(
             dialects.insert(connection, entry_categories).on_conflict_do_nothing(), rows
         )
-    log.debug("entry %d is a copy of story %d", entry_id, story)
+    log.debug("%d new entries are copies of stories stored before", len(joins))
 
 
 # --- what a category shows ------------------------------------------------------------
