@@ -1,6 +1,6 @@
 """Runs every scenario for every available contender on one corpus and one server; prints the table.
 
-    python -m benchmarks [--feeds 200] [--entries 50] [--latency 0.05] [--quick]
+    python -m benchmarks [--feeds 200] [--entries 50] [--latency 0.05] [--repeat 5] [--quick]
 
 One corpus, one server farm (20 loopback hosts), one run: each contender gets a
 fresh folder under benchmarks/_work/run/ (--work) and runs the scenarios in order (cold,
@@ -8,7 +8,9 @@ warm, changed, novalidators, publish), each in a fresh measured subprocess (cron
 mode). Then daemon mode (`benchmarks/daemon.py`): reader and feedhub each in one live
 process, a warm tick and a changed tick measured inside it. The table gives wall
 time, CPU time, peak RSS, what the server answered, and wall-time ratios against
-reader and against the lower bound.
+reader and against the lower bound. With --repeat N, all of it runs N times in rounds
+(every contender once per round, so a slow spell of the machine hits all of them) and
+each row is the run with the median wall time, its note giving the range.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class Options:
     timeout: float
     json: Path | None
     work: Path
+    repeat: int
 
 
 class Bench:
@@ -101,6 +104,7 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per run")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--work", type=Path, default=WORK, help="scratch folder (emptied first)")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds; rows are medians")
     parser.add_argument("--quick", action="store_true", help="5 feeds x 5 entries, no latency")
     args = parser.parse_args(argv)
     if args.quick:
@@ -116,7 +120,19 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         timeout=args.timeout,
         json=args.json,
         work=args.work.resolve(),
+        repeat=max(1, args.repeat),
     )
+
+
+def run_round(bench: Bench, options: Options) -> list[Row]:
+    """Every contender in cron mode, then in daemon mode."""
+    rows = [row for module in options.contenders for row in run_contender(module, bench, options)]
+    return rows + [
+        row
+        for module in options.contenders
+        if module in daemon.MODULES
+        for row in run_daemon(module, bench, options)
+    ]
 
 
 def run_contender(module: str, bench: Bench, options: Options) -> list[Row]:
@@ -126,6 +142,7 @@ def run_contender(module: str, bench: Bench, options: Options) -> list[Row]:
     if reason is not None:
         return [Row(contender.NAME, "-", problem=f"skipped: {reason}")]
     work_dir = options.work / module
+    shutil.rmtree(work_dir, ignore_errors=True)  # each round starts cold
     context = Context(work_dir, bench.sources(), corpus.LABELS, max_entries=options.entries)
     context.save()
     bench.reset()
@@ -145,6 +162,7 @@ def run_daemon(module: str, bench: Bench, options: Options) -> list[Row]:
     contender = load(module)
     if contender.unavailable() is not None:
         return []  # its cron-mode row says why
+    shutil.rmtree(options.work / f"daemon-{module}", ignore_errors=True)
     context = Context(
         options.work / f"daemon-{module}",
         bench.sources(),
@@ -203,15 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench = Bench(feeds, farm, options)
         title = _title(options, bench.size())
         print(title, file=sys.stderr, flush=True)
-        rows = [
-            row for module in options.contenders for row in run_contender(module, bench, options)
-        ]
-        rows += [
-            row
-            for module in options.contenders
-            if module in daemon.MODULES
-            for row in run_daemon(module, bench, options)
-        ]
+        rows = report.medians([run_round(bench, options) for _ in range(options.repeat)])
     print(report.table(rows, title))
     if options.json is not None:
         report.write_json(rows, _settings(options), options.json)
@@ -223,6 +233,7 @@ def _title(options: Options, size: int) -> str:
         f"{options.feeds} feeds x {options.entries} entries ({size / 1e6:.1f} MB), "
         f"latency {options.latency * 1000:g} ms, {options.hosts} hosts, "
         f"{options.changed:.0%} changed; {os.cpu_count()} CPUs, "
+        f"{'median of ' + str(options.repeat) + ' runs, ' if options.repeat > 1 else ''}"
         f"Python {platform.python_version()}"
     )
 

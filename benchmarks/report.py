@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from benchmarks.measure import Measurement
@@ -49,6 +49,26 @@ def ratio(row: Row, reference: str, rows: Sequence[Row]) -> float | None:
     return row.measurement.wall_s / other.measurement.wall_s
 
 
+def medians(rounds: Sequence[Sequence[Row]]) -> list[Row]:
+    """Of each contender's runs of a scenario, the one with the median wall time (the
+    lower middle one of an even count), noting the range; rows that failed in a round
+    are kept when no round succeeded."""
+    if len(rounds) == 1:
+        return list(rounds[0])
+    picked = []
+    for first in rounds[0]:
+        runs = [row for rows in rounds for row in rows if _same(row, first)]
+        good = sorted((row for row in runs if _ok(row)), key=_wall)
+        if not good:
+            picked.append(first)
+            continue
+        median = good[(len(good) - 1) // 2]
+        spread = f"{_wall(good[0]):.2f}-{_wall(good[-1]):.2f}"
+        counts = {**median.counts, "runs": len(good), "wall_range": spread}
+        picked.append(replace(median, counts=counts))
+    return picked
+
+
 def write_json(rows: Sequence[Row], settings: Mapping[str, object], path: Path) -> None:
     """Record the settings and every row, ratios included, for RESULTS.md and plots."""
     records = [
@@ -81,6 +101,15 @@ def _cells(row: Row, rows: Sequence[Row]) -> list[str]:
         *("-" if r is None else f"{r:.2f}" for r in ratios),
         " ".join(f"{key}={value}" for key, value in sorted(row.counts.items())),
     ]
+
+
+def _same(row: Row, other: Row) -> bool:
+    return (row.contender, row.scenario) == (other.contender, other.scenario)
+
+
+def _wall(row: Row) -> float:
+    assert row.measurement is not None
+    return row.measurement.wall_s
 
 
 def _ok(row: Row) -> bool:
