@@ -18,7 +18,9 @@ from feedhub.rules import schedule
 from feedhub.rules.routing import ALL
 from feedhub.store.facade import Store
 from feedhub.store.known import primaries_query
+from feedhub.store.neardup import routed_copies_query
 from feedhub.store.published import latest_entries_query
+from feedhub.store.schema import entries
 from tests.conftest import FakeClock
 from tests.workload import rss
 
@@ -173,3 +175,17 @@ def test_finding_and_joining_near_duplicates_takes_as_many_statements_for_many_a
         store.close()
     assert joined == 3 + 30  # every copy found its story
     assert counts["many"] == counts["few"]
+
+
+def test_a_categorys_copies_are_read_by_their_ids_not_by_source(tmp_path: Path) -> None:
+    # Publishing reads the copies of a category's stories: SQLite must look them up by id
+    # and by duplicate_of, not start from the active sources and walk all their entries.
+    store = Store.open(f"sqlite:///{tmp_path / 'hub.sqlite'}")
+    try:
+        own_columns = (entries.c.id, entries.c.duplicate_of)
+        steps = [plan(store, routed_copies_query("world", [1, 2, 3], own)) for own in own_columns]
+    finally:
+        store.close()
+    by_id, by_story = ([step for step in found if " entries " in f"{step} "] for found in steps)
+    assert by_id and all("INTEGER PRIMARY KEY" in step for step in by_id), steps
+    assert by_story and all("ix_entries_duplicate_of" in step for step in by_story), steps

@@ -264,30 +264,35 @@ def _routed_copies(
     connection: Connection, category: str, article_ids: Sequence[int]
 ) -> dict[int, list[Any]]:
     """Each story's copies (its article included) routed to `category`, by article id."""
-    columns = (
-        entries,
-        sources.c.name.label("source_name"),
-        sources.c.url.label("source_url"),
-        sources.c.site_link.label("source_link"),
-    )
     found: dict[int, list[Any]] = {}
     for batch in batches(list(article_ids)):
         for own in (entries.c.id, entries.c.duplicate_of):
-            query = (
-                sa.select(*columns)
-                .join(sources, sources.c.id == entries.c.source_id)
-                .join(
-                    entry_routes,
-                    sa.and_(
-                        entry_routes.c.entry_id == entries.c.id,
-                        entry_routes.c.category == category,
-                    ),
-                )
-                .where(own.in_(batch), sources.c.active.is_(True))
-            )
-            for row in connection.execute(query):
+            for row in connection.execute(routed_copies_query(category, batch, own)):
                 found.setdefault(row.duplicate_of or row.id, []).append(row)
     return found
+
+
+def routed_copies_query(
+    category: str, ids: Sequence[int], own: sa.ColumnElement[Any]
+) -> sa.Select[Any]:
+    """The entries routed to `category` whose `own` column (id, or duplicate_of) is in
+    `ids`, with their sources' names and links."""
+    return (
+        sa.select(
+            entries,
+            sources.c.name.label("source_name"),
+            sources.c.url.label("source_url"),
+            sources.c.site_link.label("source_link"),
+        )
+        .join(sources, sources.c.id == entries.c.source_id)
+        .join(
+            entry_routes,
+            sa.and_(entry_routes.c.entry_id == entries.c.id, entry_routes.c.category == category),
+        )
+        # Through a function, so that SQLite cannot start from the sources' (active, due)
+        # index and walk every entry of every active source: the entries come off `ids`.
+        .where(own.in_(ids), sa.func.coalesce(sources.c.active, False).is_(True))
+    )
 
 
 def _by_link(group: Sequence[Any]) -> list[list[Any]]:
