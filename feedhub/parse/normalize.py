@@ -253,6 +253,8 @@ def clean_link(url: str | None, base_url: str) -> str | None:
 
 
 def _without_tracking(url: str) -> str:
+    if "?" not in url:
+        return url  # no query: nothing to remove (most links), without parsing it
     parts = urlsplit(url)
     if not parts.query:
         return url

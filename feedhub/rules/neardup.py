@@ -65,35 +65,31 @@ _FMIX32 = (16, 0x85EBCA6B, 13, 0xC2B2AE35, 16)
 
 
 @cache
-def _permutations() -> tuple[Any, Any]:
-    """The (a, b) of each of the sketch's hash functions, drawn as datasketch draws them."""
+def _permutations() -> tuple[Any, Any, tuple[Any, ...]]:
+    """The (a, b) of each of the sketch's hash functions, drawn as datasketch draws them,
+    and the finalizer's constants, as numpy values."""
     import numpy as np  # imported on first use: a run that stores no new entry never pays
 
     draw = np.random.RandomState(SEED)
     a = draw.randint(0, 1 << 31, BANDS * ROWS, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
     b = draw.randint(0, 1 << 32, BANDS * ROWS, dtype=np.uint32)
-    return a, b
+    return a, b, tuple(np.uint32(constant) for constant in _FMIX32)
 
 
 def minhash(shingles: Sequence[bytes]) -> list[int]:
     """The MinHash values of a non-empty set of shingles (see `_permutations`)."""
     import numpy as np
 
-    a, b = _permutations()
-    first, multiply, second, multiply_again, third = (np.uint32(c) for c in _FMIX32)
-    hashes = np.array(
-        [
-            int.from_bytes(hashlib.sha1(shingle, usedforsecurity=False).digest()[:4], "little")
-            for shingle in shingles
-        ],
-        dtype=np.uint32,
-    )
+    a, b, (first, multiply, second, multiply_again, third) = _permutations()
+    # The first four bytes of each SHA-1, read as datasketch reads them (little-endian).
+    digests = b"".join([hashlib.sha1(s, usedforsecurity=False).digest()[:4] for s in shingles])
+    hashes = np.frombuffer(digests, dtype="<u4").astype(np.uint32)
     # uint32 arithmetic wraps around: the modulo 2^32 of MurmurHash3 and the permutations.
     hashes = (hashes ^ (hashes >> first)) * multiply
     hashes = (hashes ^ (hashes >> second)) * multiply_again
     hashes = hashes ^ (hashes >> third)
-    permuted = hashes[:, np.newaxis] * a + b
-    return [int(value) for value in permuted.min(axis=0)]
+    values: list[int] = (hashes[:, np.newaxis] * a + b).min(axis=0).tolist()
+    return values
 
 
 # A tag of sanitized HTML (what the store holds: nh3's output, attributes double-quoted).
