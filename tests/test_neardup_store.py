@@ -244,8 +244,11 @@ def test_a_store_from_before_near_duplicates_keeps_its_stories_and_related_links
     config = AlembicConfig()
     config.set_main_option("script_location", str(schema_version.MIGRATIONS))
     script = ScriptDirectory.from_config(config)
+    neardup = script.get_revision("0008_neardup")
     before = [
-        head if head != "0008_neardup" else str(script.get_revision(head).down_revision)
+        head
+        if neardup not in script.iterate_revisions(head, "base")
+        else str(neardup.down_revision)
         for head in script.get_heads()
     ]
     engine = create_store_engine(database_url)

@@ -254,13 +254,15 @@ Index("ix_entries_source_first_seen", entries.c.source_id, entries.c.first_seen)
 
 # --- near-duplicate stories (migration 0008_neardup) ----------------------------------
 
-# Candidate keys (band hashes, see feedhub.rules.neardup) each entry is filed under.
+# Candidate keys (band hashes, see feedhub.rules.neardup) each entry is filed under;
+# clustered by key on SQLite (migration 0010_neardup_clustered).
 neardup_keys = Table(
     "neardup_keys",
     metadata,
     Column("band_key", BigInteger, primary_key=True),
     Column("entry_id", Integer, ForeignKey("entries.id", ondelete="CASCADE"), primary_key=True),
     Index("ix_neardup_keys_entry", "entry_id"),
+    sqlite_with_rowid=False,
 )
 
 # The categories each entry was routed to itself (its story's are in entry_categories):
