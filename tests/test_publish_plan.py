@@ -189,3 +189,54 @@ def test_a_categorys_copies_are_read_by_their_ids_not_by_source(tmp_path: Path) 
     by_id, by_story = ([step for step in found if " entries " in f"{step} "] for found in steps)
     assert by_id and all("INTEGER PRIMARY KEY" in step for step in by_id), steps
     assert by_story and all("ix_entries_duplicate_of" in step for step in by_story), steps
+
+
+def test_recording_polls_without_entries_takes_as_many_statements_for_many_as_for_few(
+    database_url: str,
+) -> None:
+    # A warm poll records a 304 per source: one statement for all of them, not one each.
+    store = Store.open(database_url)
+    try:
+        now = FakeClock().now
+        store.sync_sources(
+            [SourceSettings(url=f"http://feeds.test/{n}.xml", name=f"s{n}") for n in range(30)],
+            now,
+        )
+        states = store.source_states()
+        timing = schedule.Timing(
+            interval=timedelta(minutes=30),
+            min_interval=timedelta(minutes=1),
+            max_interval=timedelta(days=1),
+        )
+        counts = {}
+        for name, polled in (("few", states[:3]), ("many", states[3:])):
+            polls = [
+                (
+                    state.id,
+                    schedule.after_success(
+                        state,
+                        NotModified(url=state.url, headers={}),
+                        now,
+                        timing,
+                        body_hash=None,
+                        feed_hint_seconds=None,
+                    ),
+                )
+                for state in polled
+            ]
+            executed: list[str] = []
+
+            def count(*args: object, into: list[str] = executed) -> None:
+                into.append(str(args[2]))
+
+            sa.event.listen(store.engine, "before_cursor_execute", count)
+            try:
+                store.record_polls(polls)
+            finally:
+                sa.event.remove(store.engine, "before_cursor_execute", count)
+            counts[name] = len(executed)
+        recorded = {state.id: state.last_attempt for state in store.source_states()}
+    finally:
+        store.close()
+    assert counts["many"] == counts["few"]
+    assert all(recorded[state.id] == now for state in states)

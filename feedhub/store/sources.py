@@ -155,8 +155,7 @@ def next_due(connection: Connection) -> datetime | None:
 
 def record_polls(connection: Connection, polls: Sequence[tuple[int, PollResult]]) -> None:
     """Store polls that brought no entries (by source id), in one transaction."""
-    for source_id, result in polls:
-        update_source(connection, source_id, result, None)
+    update_sources(connection, [(source_id, result, None) for source_id, result in polls])
 
 
 def retry(connection: Connection, url: str, now: datetime) -> bool:
@@ -229,31 +228,52 @@ def _source_state(row: Any) -> SourceState:
     return safe_strings(state)  # stored by an older feedhub, maybe before the border
 
 
+# What a poll sets on its source: built once, executed with one row per poll.
+_POLLED_COLUMNS = (
+    "health", "last_attempt", "next_due", "failures", "last_status", "last_error",
+    "public_error", "last_success", "etag", "last_modified", "body_hash", "effective_url",
+    "permanent_redirects", "redirect_target", "feed_hint_seconds",
+)  # fmt: skip
+_RECORD_POLL = (
+    sources.update()
+    .where(sources.c.id == sa.bindparam("polled_id"))
+    .values(
+        {
+            **{name: sa.bindparam(f"polled_{name}") for name in _POLLED_COLUMNS},
+            "site_link": sa.func.coalesce(sa.bindparam("polled_site_link"), sources.c.site_link),
+            **_NO_LEASE,
+        }
+    )
+)
+
+
 def update_source(
     connection: Connection, source_id: int, result: PollResult, site_link: str | None
 ) -> None:
-    values: dict[str, Any] = {
-        "health": result.health.value,
-        "last_attempt": result.last_attempt,
-        "next_due": result.next_due,
-        "failures": result.failures,
-        "last_status": result.last_status,
-        "last_error": result.last_error,
-        "public_error": result.public_error,
-        "last_success": result.last_success,
-        "etag": result.etag,
-        "last_modified": result.last_modified,
-        "body_hash": result.body_hash,
-        "effective_url": result.effective_url,
-        "permanent_redirects": result.permanent_redirects,
-        "redirect_target": result.redirect_target,
-        "feed_hint_seconds": result.feed_hint_seconds,
-        **_NO_LEASE,
-    }
-    if site_link:
-        values["site_link"] = site_link
-    connection.execute(sources.update().where(sources.c.id == source_id).values(**values))
-    if result.events:
+    update_sources(connection, [(source_id, result, site_link)])
+
+
+def update_sources(
+    connection: Connection, polls: Sequence[tuple[int, PollResult, str | None]]
+) -> None:
+    """Record polls (source id, result, the site link the feed gave) on their sources, and
+    their health events, in one statement each however many polls."""
+    if not polls:
+        return
+    connection.execute(
+        _RECORD_POLL,
+        [
+            {
+                **{f"polled_{name}": getattr(result, name) for name in _POLLED_COLUMNS},
+                "polled_health": result.health.value,
+                "polled_id": source_id,
+                "polled_site_link": site_link,
+            }
+            for source_id, result, site_link in polls
+        ],
+    )
+    events = [event for _, result, _ in polls for event in result.events]
+    if events:
         connection.execute(
             health_events.insert(),
             [
@@ -264,6 +284,6 @@ def update_source(
                     "change": event.change.value,
                     "message": event.message,
                 }
-                for event in result.events
+                for event in events
             ],
         )
