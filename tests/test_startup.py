@@ -17,7 +17,8 @@ from tests.feedfiles import item, rss
 from tests.httpserver import FeedServer, Reply
 
 RUN_ONCE = ("run", "--once", "--all")
-HEAVY = ("feedparser", "feedgen", "jinja2", "lxml")
+# (and a store on SQLite never loads PostgreSQL's dialect)
+HEAVY = ("feedparser", "feedgen", "jinja2", "lxml", "sqlalchemy.dialects.postgresql")
 SCIENTIFIC = ("scipy", "datasketch")
 # Runs the console entry point, then prints which of HEAVY the process had loaded at exit.
 PROBE = (

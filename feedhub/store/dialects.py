@@ -12,10 +12,13 @@ different schemas never wait for each other.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql, sqlite
 
 # Every lock a transaction needs is taken in one statement, in the order of the keys,
 # so two transactions wanting overlapping sets can never wait for each other in a cycle.
@@ -34,9 +37,14 @@ def is_postgresql(connection: Connection) -> bool:
 
 
 def insert(connection: Connection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
-    """An INSERT that can say what to do ON CONFLICT, in the connection's dialect."""
+    """An INSERT that can say what to do ON CONFLICT, in the connection's dialect (each
+    imported when used: a store on SQLite never loads PostgreSQL's, a tenth of a second)."""
     if is_postgresql(connection):
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(table)
+    from sqlalchemy.dialects import sqlite
+
     return sqlite.insert(table)
 
 
