@@ -85,9 +85,11 @@ def parse_document(
     # resolves links itself, and they are published); a local file's URL is no base for
     # anything published (it names a path here).
     document_base = redact_url(url) if urlsplit(url).scheme in ("http", "https") else ""
-    response_headers = {"content-location": document_base} if document_base else {}
-    if content_type:
-        response_headers["content-type"] = utf8_content_type(content_type)
+    # Always said to be UTF-8, as `to_utf8` made it: with a location but no content type
+    # feedparser reads a document without an XML declaration as ISO-8859-1.
+    response_headers = {"content-type": utf8_content_type(content_type)}
+    if document_base:
+        response_headers["content-location"] = document_base
     try:
         parsed = feedparser.parse(
             _without_forbidden_references(defused.body),
