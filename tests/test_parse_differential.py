@@ -490,6 +490,8 @@ def test_fuzzed_documents_reach_the_store_alike(body: bytes) -> None:
         ("cut off", b'<rss version="2.0"><channel><item><title>A</title></item><item><title>B'),
         ("doctype", b'<!DOCTYPE rss [<!ENTITY n "&#160;">]><rss><channel></channel></rss>'),
         ("xml:base", b'<feed xmlns="http://www.w3.org/2005/Atom" xml:base="/x/"></feed>'),
+        ("base", b'<rss><channel><item><comments Base="https://other.example/">c</comments>'
+                 b"<link>a</link></item></channel></rss>"),
         ("xlink", b'<rss><channel><ttl xmlns:l="http://www.w3.org/1999/xlink">5</ttl></channel>'
                   b"</rss>"),
         ("atom 0.3", b'<feed xmlns="http://purl.org/atom/ns#"><entry/></feed>'),

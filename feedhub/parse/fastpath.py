@@ -114,8 +114,9 @@ _ENTRY_IGNORED = frozenset(
      "itunes:episodetype", "itunes:title", "itunes:block", "itunes:subtitle"}
 )  # fmt: skip
 _IGNORED_PREFIXES = ("wfw:", "slash:")
-# A base URL of its own: `xml:base`, or `base` in any namespace, feedparser follows both.
-_OWN_BASE = re.compile(rb"base\s*=", re.IGNORECASE)
+# A base URL of its own: `xml:base`, or `base` in any namespace and case, feedparser
+# follows both.
+_OWN_BASE = "boolean(//@*[translate(local-name(), 'BASE', 'base') = 'base'])"
 _XLINK = b"http://www.w3.org/1999/xlink"
 _LINK_REFERENCE = re.compile(r"&([A-Za-z0-9_]+);")
 
@@ -132,8 +133,6 @@ def read(body: bytes, base: str) -> tuple[Raw, list[Raw]]:
     """
     if b"<!DOCTYPE" in body or b"<!doctype" in body:
         raise Declined("a DOCTYPE")
-    if _OWN_BASE.search(body):
-        raise Declined("a base URL of its own (xml:base)")
     if _XLINK in body:
         raise Declined("the XLink namespace (feedparser takes its declaration for an attribute)")
     try:
@@ -144,6 +143,8 @@ def read(body: bytes, base: str) -> tuple[Raw, list[Raw]]:
         root = etree.fromstring(body, parser)
     except (etree.XMLSyntaxError, ValueError) as error:
         raise Declined(f"not well formed: {error}") from None
+    if root.xpath(_OWN_BASE):
+        raise Declined("a base URL of its own (xml:base)")
     # feedparser takes the version from the first of these namespaces the root declares.
     declared = {str(namespace).lower() for namespace in root.nsmap.values()}
     reader = _Reader(base, atom=root.tag == f"{{{_ATOM}}}feed")
@@ -413,7 +414,9 @@ class _Reader:
         if in_entry:
             link = link.replace("&amp;", "&")
         # feedparser undoes what it takes for references in a link's query ("&b;=2").
-        link = context["link"] = _LINK_REFERENCE.sub(r"&\g<1>", link)
+        if "&" in link:
+            link = _LINK_REFERENCE.sub(r"&\g<1>", link)
+        context["link"] = link
         if link or not in_entry:
             links[-1]["href"] = link
 

@@ -52,7 +52,8 @@ _EMAIL = re.compile(
 @functools.lru_cache(maxsize=1024)  # a pure function; the pair rarely changes in a document
 def urljoin_safely(base: str, uri: str) -> str:
     """`feedparser.urls._urljoin`: `uri` resolved against `base`, "" when it cannot be."""
-    uri = _URI_FIXER.sub(r"\1\3", uri)
+    if ":///" in uri:  # else the fixer finds no slashes to drop (it runs on every link)
+        uri = _URI_FIXER.sub(r"\1\3", uri)
     try:
         return urljoin(base, uri)
     except ValueError:
@@ -68,7 +69,7 @@ def map_content_type(stated: str) -> str:
 def looks_like_html(text: str) -> bool:
     """Whether text said to be plain is HTML: a closing tag or a reference, and only
     elements and entities HTML knows."""
-    if not _CLOSING_TAG_OR_REFERENCE.search(text):
+    if ("&" not in text and "</" not in text) or not _CLOSING_TAG_OR_REFERENCE.search(text):
         return False
     if any(name.lower() not in HTML_ELEMENTS for name in _TAG_NAME.findall(text)):
         return False
@@ -127,7 +128,7 @@ def sync_author(context: dict[str, Any]) -> None:
     author = context.get("author")
     if not author:
         return
-    found = _EMAIL.search(author)
+    found = _EMAIL.search(author) if "@" in author else None
     email = found.group(0) if found else None
     if email:
         author = author.replace(email, "").replace("()", "").replace("<>", "")
