@@ -16,10 +16,10 @@ from __future__ import annotations
 import argparse
 import gc
 import multiprocessing
-import resource
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 from benchmarks.corpus import generate, render
 from feedhub.parse.document import parse_document
@@ -67,7 +67,9 @@ def worker_memory() -> str:
     import psutil
 
     full = psutil.Process().memory_full_info()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM, not ru_maxrss: a spawned process's ru_maxrss counts its parent's at the fork.
+    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+    peak = int(status["VmHWM"].split()[0]) / 1024
     loaded = [name for name in ("feedparser", "lxml") if name in sys.modules]
     return (
         f"peak RSS {peak:.1f} MiB, USS {full.uss / 2**20:.1f} MiB, "
