@@ -117,7 +117,8 @@ _IGNORED_PREFIXES = ("wfw:", "slash:")
 # A base URL of its own: `xml:base`, or `base` in any namespace and case, feedparser
 # follows both.
 _OWN_BASE = "boolean(//@*[translate(local-name(), 'BASE', 'base') = 'base'])"
-_XLINK = b"http://www.w3.org/1999/xlink"
+_XLINK = "http://www.w3.org/1999/xlink"
+_DECLARED = "boolean(//namespace::*[. = $namespace])"  # declared on any element
 _LINK_REFERENCE = re.compile(r"&([A-Za-z0-9_]+);")
 
 
@@ -133,8 +134,6 @@ def read(body: bytes, base: str) -> tuple[Raw, list[Raw]]:
     """
     if b"<!DOCTYPE" in body or b"<!doctype" in body:
         raise Declined("a DOCTYPE")
-    if _XLINK in body:
-        raise Declined("the XLink namespace (feedparser takes its declaration for an attribute)")
     try:
         # A parser per document: lxml parsers must not be shared between threads.
         parser = etree.XMLParser(
@@ -145,6 +144,8 @@ def read(body: bytes, base: str) -> tuple[Raw, list[Raw]]:
         raise Declined(f"not well formed: {error}") from None
     if root.xpath(_OWN_BASE):
         raise Declined("a base URL of its own (xml:base)")
+    if _XLINK.encode() in body and root.xpath(_DECLARED, namespace=_XLINK):
+        raise Declined("the XLink namespace (feedparser takes its declaration for an attribute)")
     # feedparser takes the version from the first of these namespaces the root declares.
     declared = {str(namespace).lower() for namespace in root.nsmap.values()}
     reader = _Reader(base, atom=root.tag == f"{{{_ATOM}}}feed")
