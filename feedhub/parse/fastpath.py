@@ -1,22 +1,24 @@
 """Read plain RSS 2.0, RSS 1.0 and Atom 1.0 with lxml into the dictionaries feedparser makes.
 
-feedparser costs about thirty times what lxml does on ordinary feeds, and a parse worker
-that imports it holds some 10 MiB more. This module reads the common shapes of the
-three formats (podcasts' iTunes elements, WebSub's links and WordPress's comment
-elements among them) with lxml into dictionaries with the keys `feedhub.parse.document`
-reads, by feedparser's own rules for them: guids that are links, a second summary taken
-for content, content copied to a missing summary, HTML guessed in RSS titles, text fixed
-up as its `pop` fixes it, links resolved against the document's URL. So the document and
-entries made from either are equal (`tests/test_parse_differential.py`). It follows
-feedparser's small rules through `feedhub.parse.feedparser_rules`, and so imports no
-feedparser but for a date that `feedhub.parse.dates` cannot read.
+feedparser's reading of an ordinary feed costs about five times this module's (lxml's
+parse included), and a parse worker need not import it when this module reads every
+document it gets. This module reads the common shapes of the three formats (podcasts'
+iTunes elements, WebSub's links and WordPress's comment elements among them) with lxml
+into dictionaries with the keys `feedhub.parse.document` reads, by feedparser's own
+rules for them: guids that are links, a second summary taken for content, content
+copied to a missing summary, HTML guessed in RSS titles, text fixed up as its `pop`
+fixes it, links resolved against the document's URL. So the document and entries made
+from either are equal (`tests/test_parse_differential.py`). It follows feedparser's
+small rules through `feedhub.parse.feedparser_rules`, and so imports no feedparser but
+for a date that `feedhub.parse.dates` cannot read.
 
 It declines (raises `Declined`), and feedparser reads the document, on everything else:
 a document lxml finds ill-formed (feedparser's loose parser recovers what it can, and
 the document is reported malformed), a DOCTYPE, a base URL of its own (`xml:base`),
-another root, an element in another namespace (Media RSS among them) or where it does
+another root, an element or attribute in another namespace (Media RSS among them, and
+an XLink declaration, which feedparser takes for an attribute), an element where it does
 not know what feedparser makes of it, markup inside a text, XHTML or base64 content,
-two titles in an entry.
+two titles in a feed or an entry.
 """
 
 from __future__ import annotations
