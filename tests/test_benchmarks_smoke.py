@@ -137,6 +137,21 @@ def test_near_duplicate_cost_prints_both_parts(tmp_path: Path) -> None:
     assert {"1000", "5000"} <= set(sizes)
 
 
+def test_parse_cost_prints_both_paths_and_their_workers() -> None:
+    options = ["--feeds", "3", "--entries", "3", "--repeat", "1"]
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.parse", *options],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if "us/entry" in line or "worker:" in line]
+    assert [row.split("  ")[0] for row in rows] == ["fast path", "feedparser"] * 2, done.stdout
+    assert rows[2].endswith("loaded: lxml"), rows[2]  # the fast path's worker, no feedparser
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("contender", ["feedhub", "reader"])
 def test_daemon_mode_ticks_are_measured_in_live_processes(

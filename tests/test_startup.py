@@ -107,4 +107,28 @@ def test_sketching_new_entries_loads_no_scientific_stack(
     assert keys == 3  # every entry was sketched and filed
 
 
-# (tests.feedfiles would import feedparser itself)
+PLAIN_FEED = rss(item("A & B", guid="g", link="https://a.example/1"))
+# Parses one body as a parse worker does, then prints its first title and whether the
+# process had loaded feedparser (the probe imports no tests module: tests.feedfiles would
+# import feedparser itself).
+PARSE_PROBE = (
+    "import sys\n"
+    "from feedhub.parse.docguard import DocumentLimits\n"
+    "from feedhub.parse.pool import parse_fetched\n"
+    "parsed = parse_fetched(sys.argv[1].encode(), 'https://a.example/feed', {}, DocumentLimits())\n"
+    "print(parsed.entries[0].title, '|', 'feedparser' in sys.modules)\n"
+)
+
+
+def test_a_plain_feed_is_parsed_without_feedparser_an_ill_formed_one_with_it() -> None:
+    ill_formed = PLAIN_FEED.replace(b"&amp;", b"&")
+    answers = [
+        subprocess.run(
+            [sys.executable, "-c", PARSE_PROBE, body.decode()],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for body in (PLAIN_FEED, ill_formed)
+    ]
+    assert answers == ["A & B | False", "A & B | True"]

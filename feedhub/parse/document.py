@@ -3,7 +3,9 @@
 JSON Feeds go to `feedhub.parse.jsonfeed_source`; a web page given as a feed gets an
 error naming the feeds it links to (`feedhub.parse.htmlpage`).
 
-This is the only module that touches feedparser's result dictionaries. Parsing
+This is the only module that reads feedparser's result dictionaries: made by
+`feedhub.parse.fastpath` (lxml, for the plain shapes of RSS and Atom) when it reads
+the document, else by feedparser itself, the reference, imported only then. Parsing
 runs with feedparser's sanitizer and URI resolution off: `feedhub.parse.normalize`
 sanitizes with nh3 and resolves links against each entry's base afterwards.
 """
@@ -12,20 +14,20 @@ from __future__ import annotations
 
 import calendar
 import functools
+import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from types import ModuleType
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
-
-import feedparser
-import feedparser.mixin
 
 from feedhub.core.errors import PARSER_FAILED, ParseError
 from feedhub.core.models import Enclosure, FeedDocument, FeedEntry
 from feedhub.core.text import error_line, strip_forbidden
 from feedhub.core.urls import redact_url
+from feedhub.parse import fastpath
 from feedhub.parse.dates import parse_date
 from feedhub.parse.discovery import advertised
 from feedhub.parse.docguard import (
@@ -42,18 +44,24 @@ from feedhub.parse.encoding import to_utf8, utf8_content_type
 from feedhub.parse.htmlpage import is_html_page, page_problem
 from feedhub.parse.jsonfeed_source import looks_like_json, parse_json_feed
 
-# Warnings that leave the parsed data intact; anything else is reported on the source.
-_HARMLESS_BOZO = (
-    feedparser.CharacterEncodingOverride,
-    feedparser.NonXMLContentType,
-)
-# feedparser joins every element's xml:base onto the current base (two urljoins per
-# element, about a sixth of its time on ordinary feeds), though the pair of URLs rarely
-# changes within a document. Both functions are pure functions of their two strings.
-feedparser.mixin.make_safe_absolute_uri = functools.lru_cache(maxsize=1024)(
-    feedparser.mixin.make_safe_absolute_uri
-)
-feedparser.mixin._urljoin = functools.lru_cache(maxsize=1024)(feedparser.mixin._urljoin)
+log = logging.getLogger(__name__)
+
+
+@functools.cache
+def _feedparser() -> ModuleType:
+    """feedparser, imported when a document needs it (the fast path reads most without)."""
+    import feedparser
+    import feedparser.mixin
+
+    # feedparser joins every element's xml:base onto the current base (two urljoins per
+    # element, about a sixth of its time on ordinary feeds), though the pair of URLs rarely
+    # changes within a document. Both functions are pure functions of their two strings.
+    feedparser.mixin.make_safe_absolute_uri = functools.lru_cache(maxsize=1024)(
+        feedparser.mixin.make_safe_absolute_uri
+    )
+    feedparser.mixin._urljoin = functools.lru_cache(maxsize=1024)(feedparser.mixin._urljoin)
+    module: ModuleType = feedparser
+    return module
 
 
 _REFERENCE = re.compile(rb"&#([0-9]{1,12}|[xX][0-9a-fA-F]{1,12});")
@@ -66,12 +74,27 @@ _SY_PERIOD_SECONDS = {
 }
 
 
+class _Read(NamedTuple):
+    """A document as read: the feed's and its entries' dictionaries (feedparser's keys)."""
+
+    feed: Mapping[str, Any]
+    entries: Sequence[Any]
+    malformed: str | None  # what is wrong with it, when it is not well formed
+
+
 def parse_document(
-    body: bytes, url: str, headers: Mapping[str, str], limits: DocumentLimits = DEFAULT_LIMITS
+    body: bytes,
+    url: str,
+    headers: Mapping[str, str],
+    limits: DocumentLimits = DEFAULT_LIMITS,
+    *,
+    fast: bool = True,
 ) -> FeedDocument:
     """Parse `body` fetched from `url`; raise ParseError when it is no feed at all.
 
     The document is defused first and bounded by `limits` (see `feedhub.parse.docguard`).
+    `fast=False` reads it with feedparser even where `feedhub.parse.fastpath` would: the
+    reference the fast path is tested and measured against.
     """
     content_type = headers.get("content-type")
     if looks_like_json(body, content_type):
@@ -81,39 +104,21 @@ def parse_document(
         defused = defuse(utf8, limits.max_entries)
     except HostileEntities as error:
         raise HostileEntities(f"{url}: {error}") from None
-    # Relative links resolve against the URL without its userinfo and secrets (feedparser
-    # resolves links itself, and they are published); a local file's URL is no base for
-    # anything published (it names a path here).
+    # Relative links resolve against the URL without its userinfo and secrets (both
+    # readers resolve links themselves, and they are published); a local file's URL is
+    # no base for anything published (it names a path here).
     document_base = redact_url(url) if urlsplit(url).scheme in ("http", "https") else ""
-    response_headers = {"content-location": document_base} if document_base else {}
-    if content_type:
-        response_headers["content-type"] = utf8_content_type(content_type)
-    try:
-        parsed = feedparser.parse(
-            _without_forbidden_references(defused.body),
-            response_headers=response_headers,
-            sanitize_html=False,
-            resolve_relative_uris=False,
-        )
-    except Exception as error:
-        # feedparser's loose parser can raise on hostile input (UnicodeEncodeError on
-        # "&#xD800;", found by tests/test_fuzz.py): that is this document's problem only.
-        raise ParseError(
-            f"{url}: the feed parser failed on it ({type(error).__name__})", PARSER_FAILED
-        ) from None
-    feed = parsed.get("feed", {})
-    if not parsed.get("version") and not parsed.entries:
-        if is_html_page(utf8, content_type):
-            raise ParseError(f"{url}: {page_problem(utf8, url)}")
-        raise ParseError(
-            f"{url}: not an RSS, Atom or JSON feed ({_bozo_text(parsed) or 'no feed found'})"
-        )
+    xml = _without_forbidden_references(defused.body)
+    read = _read_fast(xml, url, document_base) if fast else None
+    if read is None:
+        read = _read_by_feedparser(xml, url, document_base, content_type, utf8)
+    feed = read.feed
     site = _text(feed.get("link")) or ""
     base = document_base or (site if urlsplit(site).scheme in ("http", "https") else "")
     cover = _text((feed.get("image") or {}).get("href"))
-    stated = [_entry(raw, base, cover) for raw in parsed.entries[: limits.max_entries]]
-    harmful = _is_harmful_bozo(parsed)
-    problems = [f"feed not well formed: {_bozo_text(parsed)}"] if harmful else []
+    stated = [_entry(raw, base, cover) for raw in read.entries[: limits.max_entries]]
+    harmful = read.malformed is not None
+    problems = [f"feed not well formed: {read.malformed}"] if harmful else []
     public = ["feed not well formed"] if harmful else []
     if harmful and stated and last_entry_cut_off(defused.body):
         # Half an entry: published now, it would be replaced once the feed is whole again.
@@ -123,7 +128,7 @@ def parse_document(
         public.append(cut_off)
     entries = tuple(cap_fields(entry, limits.max_field_bytes) for entry in stated)
     capped = sum(1 for before, after in zip(stated, entries, strict=True) if before != after)
-    notes = limit_notes(defused, len(parsed.entries), capped, limits)
+    notes = limit_notes(defused, len(read.entries), capped, limits)
     hub, self_url = advertised(headers, feed.get("links") or [], url)
     return FeedDocument(
         title=_capped_text(feed.get("title"), limits),
@@ -137,6 +142,48 @@ def parse_document(
         self_url=self_url,
         malformed=harmful,
     )
+
+
+def _read_fast(xml: bytes, url: str, document_base: str) -> _Read | None:
+    """The document as `feedhub.parse.fastpath` reads it; None when it declines it."""
+    try:
+        feed, entries = fastpath.read(xml, document_base)
+    except fastpath.Declined as declined:
+        log.debug("%s: read by feedparser (%s)", redact_url(url), declined)
+        return None
+    return _Read(feed, entries, None)
+
+
+def _read_by_feedparser(
+    xml: bytes, url: str, document_base: str, content_type: str | None, utf8: bytes
+) -> _Read:
+    """The document as feedparser reads it; raise ParseError when it is no feed at all."""
+    # Always said to be UTF-8, as `to_utf8` made it: with a location but no content type
+    # feedparser reads a document without an XML declaration as ISO-8859-1.
+    response_headers = {"content-type": utf8_content_type(content_type)}
+    if document_base:
+        response_headers["content-location"] = document_base
+    try:
+        parsed = _feedparser().parse(
+            xml,
+            response_headers=response_headers,
+            sanitize_html=False,
+            resolve_relative_uris=False,
+        )
+    except Exception as error:
+        # feedparser's loose parser can raise on hostile input (UnicodeEncodeError on
+        # "&#xD800;", found by tests/test_fuzz.py): that is this document's problem only.
+        raise ParseError(
+            f"{url}: the feed parser failed on it ({type(error).__name__})", PARSER_FAILED
+        ) from None
+    if not parsed.get("version") and not parsed.entries:
+        if is_html_page(utf8, content_type):
+            raise ParseError(f"{url}: {page_problem(utf8, url)}")
+        raise ParseError(
+            f"{url}: not an RSS, Atom or JSON feed ({_bozo_text(parsed) or 'no feed found'})"
+        )
+    malformed = _bozo_text(parsed) if _is_harmful_bozo(parsed) else None
+    return _Read(parsed.get("feed", {}), parsed.entries, malformed)
 
 
 def _without_forbidden_references(body: bytes) -> bytes:
@@ -297,7 +344,9 @@ def _text(value: object) -> str | None:
 
 
 def _is_harmful_bozo(parsed: Any) -> bool:
-    return bool(parsed.get("bozo")) and not isinstance(parsed.get("bozo_exception"), _HARMLESS_BOZO)
+    # Warnings that leave the parsed data intact; anything else is reported on the source.
+    harmless = (_feedparser().CharacterEncodingOverride, _feedparser().NonXMLContentType)
+    return bool(parsed.get("bozo")) and not isinstance(parsed.get("bozo_exception"), harmless)
 
 
 def _bozo_text(parsed: Any) -> str | None:
