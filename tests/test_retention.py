@@ -79,3 +79,23 @@ def test_pruning_runs_at_most_once_an_hour(
     three.poll(None, None, None)
     assert caplog.text.count("retention: pruned") == 3
     assert "Story old" not in titles(three)
+
+
+def test_a_store_with_nothing_old_enough_is_pruned_without_ranking_its_entries(
+    three: Sources,
+) -> None:
+    # Ranking every entry of every source is what pruning costs; a store whose entries are
+    # all younger than keep_days (any store in its first days) has nothing to rank.
+    executed: list[str] = []
+
+    def record(*args: object) -> None:
+        executed.append(str(args[2]))
+
+    sa.event.listen(three.hub.store.engine, "before_cursor_execute", record)
+    try:
+        three.poll(rss(story("a1"), story("a2")), rss(story("b1", "b")), rss())
+    finally:
+        sa.event.remove(three.hub.store.engine, "before_cursor_execute", record)
+    assert titles(three) == {"Story a1", "Story a2", "Story b1"}
+    assert any("pruned_keys" in sql for sql in executed)  # a pruning pass ran
+    assert not any("row_number" in sql.lower() for sql in executed)

@@ -93,6 +93,9 @@ def _due(connection: Connection, now: datetime) -> bool:
 
 def _doomed(connection: Connection, cutoff: datetime, keep_min: int) -> list[int]:
     """The ids of the entries to prune."""
+    oldest = connection.execute(sa.select(sa.func.min(entries.c.first_seen))).scalar()
+    if oldest is None or oldest >= cutoff:
+        return []  # nothing old enough: no need to rank every entry of every source
     ranked = sa.select(
         entries.c.id,
         entries.c.duplicate_of,
