@@ -230,13 +230,17 @@ def publish_row(size: int, options: Options) -> tuple[Row, str]:
     plan = newest_entries_plan(f"sqlite:///{feedhub_hub.database(context)}")
     _progress(f"publish: {size} entries")
     measured = _measure(feedhub_hub.command("publish", context), work / "publish.log")
-    return _row("publish", size, "publish", measured, {"store MB": _megabytes(work)}), plan
+    # What "all" shows: a store whose entries no category may show would publish nothing.
+    shown = (work / "public" / "all" / "atom.xml").read_text(encoding="utf-8").count("<entry>")
+    notes = {"store MB": _megabytes(work), "entries in all": shown}
+    return _row("publish", size, "publish", measured, notes), plan
 
 
 def fill_store(url: str, size: int, sources: Sequence[Source]) -> None:
-    """A store of `size` entries over `sources`, each in "all" and one of the categories."""
+    """A store of `size` entries over `sources`, each in "all" and one of the categories
+    (its story's categories and its own routes)."""
     from feedhub.store.facade import Store
-    from feedhub.store.schema import categories, entries, entry_categories
+    from feedhub.store.schema import categories, entries, entry_categories, entry_routes
     from feedhub.store.schema import sources as source_table
 
     store = Store.open(url)
@@ -260,13 +264,20 @@ def fill_store(url: str, size: int, sources: Sequence[Source]) -> None:
             rows = [_entry_row(n, len(sources), start, rng) for n in batch]
             with store.writing() as connection:
                 connection.execute(entries.insert(), rows)
+                placed = [
+                    (row, slug) for row in rows for slug in ("all", slugs[row["id"] % len(slugs)])
+                ]
                 connection.execute(
                     entry_categories.insert(),
                     [
                         {"category": slug, "entry_id": row["id"], "sort_time": row["sort_time"]}
-                        for row in rows
-                        for slug in ("all", slugs[row["id"] % len(slugs)])
+                        for row, slug in placed
                     ],
+                )
+                # Each entry routed there itself: a category shows only such copies.
+                connection.execute(
+                    entry_routes.insert(),
+                    [{"entry_id": row["id"], "category": slug} for row, slug in placed],
                 )
     finally:
         store.close()

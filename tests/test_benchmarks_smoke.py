@@ -112,6 +112,10 @@ def test_cost_growth_prints_every_part_and_plots(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     parts = {line.split()[0] for line in done.stdout.splitlines() if line.strip()}
     assert {"update", "publish", "memory", "idle"} <= parts, done.stdout
+    # The stores published from show entries (they did not: no entry was routed anywhere).
+    published = [line for line in done.stdout.splitlines() if line.startswith("publish ")]
+    assert published and all("entries in all=0" not in line for line in published), published
+    assert all("entries in all=" in line for line in published), published
     assert "USING COVERING INDEX ix_entry_categories_recent" in done.stdout
     assert plot.read_bytes().startswith(b"\x89PNG")
 
