@@ -98,18 +98,24 @@ def test_ratios_compare_with_the_references(
         assert float(table[("lower bound", "cold")]["x reader"]) > 0
 
 
-@pytest.mark.slow
-def test_cost_growth_prints_every_part_and_plots(tmp_path: Path) -> None:
-    plot = tmp_path / "growth.png"
-    options = ["--quick", "--work", str(tmp_path / "work"), "--plot", str(plot)]
+def run_module(module: str, *options: str) -> subprocess.CompletedProcess[str]:
+    """`python -m module options...` from the repository, which must succeed."""
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.growth", *options],
+        [sys.executable, "-m", module, *options],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert done.returncode == 0, done.stderr
+    return done
+
+
+@pytest.mark.slow
+def test_cost_growth_prints_every_part_and_plots(tmp_path: Path) -> None:
+    plot = tmp_path / "growth.png"
+    options = ["--quick", "--work", str(tmp_path / "work"), "--plot", str(plot)]
+    done = run_module("benchmarks.growth", *options)
     parts = {line.split()[0] for line in done.stdout.splitlines() if line.strip()}
     assert {"update", "publish", "memory", "idle"} <= parts, done.stdout
     # The stores published from show entries (they did not: no entry was routed anywhere).
@@ -121,14 +127,7 @@ def test_cost_growth_prints_every_part_and_plots(tmp_path: Path) -> None:
 
 
 def test_near_duplicate_cost_prints_both_parts(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.neardup", "--quick", "--work", str(tmp_path)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_module("benchmarks.neardup", "--quick", "--work", str(tmp_path))
     lines = done.stdout.splitlines()
     assert [line.split()[0] for line in lines if line.split()[:1] in (["on"], ["off"])] == [
         "on",
@@ -143,14 +142,7 @@ def test_near_duplicate_cost_prints_both_parts(tmp_path: Path) -> None:
 
 def test_parse_cost_prints_both_paths_and_their_workers() -> None:
     options = ["--feeds", "3", "--entries", "3", "--repeat", "1"]
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.parse", *options],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_module("benchmarks.parse", *options)
     rows = [line for line in done.stdout.splitlines() if "us/entry" in line or "worker:" in line]
     assert [row.split("  ")[0] for row in rows] == ["fast path", "feedparser"] * 2, done.stdout
     assert rows[2].endswith("loaded: lxml"), rows[2]  # the fast path's worker, no feedparser

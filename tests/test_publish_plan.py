@@ -5,13 +5,14 @@ as many statements for many entries as for few."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from feedhub.config.settings import SourceSettings
-from feedhub.core.models import NotModified, RoutedEntry, SourceState
+from feedhub.core.models import NotModified, PollResult, RoutedEntry, SourceState
 from feedhub.parse.document import parse_document
 from feedhub.parse.normalize import normalize_entry
 from feedhub.rules import schedule
@@ -67,23 +68,21 @@ def test_finding_an_articles_primary_reads_the_canonical_link_index(tmp_path: Pa
     assert all("ix_entries_canonical_link" in step for step in lookups), steps
 
 
-def statements_to_store(store: Store, state: SourceState, body: bytes, at: datetime) -> int:
-    """How many statements storing one poll of `body` for the source takes."""
-    document = parse_document(body, state.url, {"content-type": "text/xml"})
-    routed = [RoutedEntry(normalize_entry(entry), frozenset({ALL})) for entry in document.entries]
-    timing = schedule.Timing(
-        interval=timedelta(minutes=30),
-        min_interval=timedelta(minutes=1),
-        max_interval=timedelta(days=1),
-    )
-    result = schedule.after_success(
-        state,
-        NotModified(url=state.url, headers={}),
-        at,
-        timing,
-        body_hash=None,
-        feed_hint_seconds=None,
-    )
+TIMING = schedule.Timing(
+    interval=timedelta(minutes=30),
+    min_interval=timedelta(minutes=1),
+    max_interval=timedelta(days=1),
+)
+
+
+def not_modified(state: SourceState, at: datetime) -> PollResult:
+    """What a poll of `state` answered by a 304 at `at` records."""
+    answer = NotModified(url=state.url, headers={})
+    return schedule.after_success(state, answer, at, TIMING, body_hash=None, feed_hint_seconds=None)
+
+
+def statements(store: Store, action: Callable[[], object]) -> int:
+    """How many statements `action` sends to the store's database."""
     executed: list[str] = []
 
     def count(*args: object) -> None:
@@ -91,10 +90,19 @@ def statements_to_store(store: Store, state: SourceState, body: bytes, at: datet
 
     sa.event.listen(store.engine, "before_cursor_execute", count)
     try:
-        store.store_entries(state, routed, result, at)
+        action()
     finally:
         sa.event.remove(store.engine, "before_cursor_execute", count)
     return len(executed)
+
+
+def statements_to_store(store: Store, state: SourceState, body: bytes, at: datetime) -> int:
+    """How many statements storing one poll of `body` for the source takes."""
+    document = parse_document(body, state.url, {"content-type": "text/xml"})
+    routed = [RoutedEntry(normalize_entry(entry), frozenset({ALL})) for entry in document.entries]
+    return statements(
+        store, lambda: store.store_entries(state, routed, not_modified(state, at), at)
+    )
 
 
 def test_storing_a_poll_takes_as_many_statements_for_many_entries_as_for_few(
@@ -203,38 +211,15 @@ def test_recording_polls_without_entries_takes_as_many_statements_for_many_as_fo
             now,
         )
         states = store.source_states()
-        timing = schedule.Timing(
-            interval=timedelta(minutes=30),
-            min_interval=timedelta(minutes=1),
-            max_interval=timedelta(days=1),
-        )
-        counts = {}
-        for name, polled in (("few", states[:3]), ("many", states[3:])):
-            polls = [
-                (
-                    state.id,
-                    schedule.after_success(
-                        state,
-                        NotModified(url=state.url, headers={}),
-                        now,
-                        timing,
-                        body_hash=None,
-                        feed_hint_seconds=None,
-                    ),
-                )
-                for state in polled
-            ]
-            executed: list[str] = []
-
-            def count(*args: object, into: list[str] = executed) -> None:
-                into.append(str(args[2]))
-
-            sa.event.listen(store.engine, "before_cursor_execute", count)
-            try:
-                store.record_polls(polls)
-            finally:
-                sa.event.remove(store.engine, "before_cursor_execute", count)
-            counts[name] = len(executed)
+        counts = {
+            name: statements(
+                store,
+                lambda polled=polled: store.record_polls(
+                    [(state.id, not_modified(state, now)) for state in polled]
+                ),
+            )
+            for name, polled in (("few", states[:3]), ("many", states[3:]))
+        }
         recorded = {state.id: state.last_attempt for state in store.source_states()}
     finally:
         store.close()
