@@ -5,7 +5,8 @@ as many statements for many entries as for few."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -96,6 +97,20 @@ def statements(store: Store, action: Callable[[], object]) -> int:
     return len(executed)
 
 
+@contextmanager
+def stored_sources(database_url: str, names: Sequence[str]) -> Iterator[Store]:
+    """A store that knows one source per name (at http://NAME.test/feed.xml), closed after."""
+    store = Store.open(database_url)
+    try:
+        store.sync_sources(
+            [SourceSettings(url=f"http://{name}.test/feed.xml", name=name) for name in names],
+            FakeClock().now,
+        )
+        yield store
+    finally:
+        store.close()
+
+
 def statements_to_store(store: Store, state: SourceState, body: bytes, at: datetime) -> int:
     """How many statements storing one poll of `body` for the source takes."""
     document = parse_document(body, state.url, {"content-type": "text/xml"})
@@ -110,12 +125,8 @@ def test_storing_a_poll_takes_as_many_statements_for_many_entries_as_for_few(
 ) -> None:
     # One statement per table and step, whatever the number of entries: new ones, rewritten
     # ones, and copies of articles new in the same poll (the second source's).
-    store = Store.open(database_url)
-    try:
-        now = FakeClock().now
-        store.sync_sources(
-            [SourceSettings(url=f"http://feeds.test/{n}.xml", name=f"s{n}") for n in range(4)], now
-        )
+    now = FakeClock().now
+    with stored_sources(database_url, [f"s{n}" for n in range(4)]) as store:
         few, many, few_copies, many_copies = store.source_states()
         counts = {}
         for name, state, size in (("few", few, 3), ("many", many, 40)):
@@ -131,8 +142,6 @@ def test_storing_a_poll_takes_as_many_statements_for_many_entries_as_for_few(
                 for copy in (1, 2)
             ]
             counts[f"{name} with copies"] = statements_to_store(store, state, rss(name, items), now)
-    finally:
-        store.close()
     assert counts["many"] == counts["few"]
     assert counts["many rewritten"] == counts["few rewritten"]
     assert counts["many with copies"] == counts["few with copies"]
@@ -159,13 +168,8 @@ def test_finding_and_joining_near_duplicates_takes_as_many_statements_for_many_a
     # A site carrying wire stories another site has under its own links: each is looked
     # up by its candidate keys and joined to its story in one statement per step, whatever
     # the number of stories (it was one lookup per entry, and four statements per join).
-    store = Store.open(database_url)
-    try:
-        now = FakeClock().now
-        sites = ("wire", "copier", "wire-many", "copier-many")
-        store.sync_sources(
-            [SourceSettings(url=f"http://{site}.test/feed.xml", name=site) for site in sites], now
-        )
+    now = FakeClock().now
+    with stored_sources(database_url, ["wire", "copier", "wire-many", "copier-many"]) as store:
         wire, copier, wire_many, copier_many = store.source_states()
         counts = {}
         for name, original, copy, size in (
@@ -179,8 +183,6 @@ def test_finding_and_joining_near_duplicates_takes_as_many_statements_for_many_a
             joined = connection.execute(
                 sa.text("SELECT count(*) FROM entries WHERE duplicate_of IS NOT NULL")
             ).scalar_one()
-    finally:
-        store.close()
     assert joined == 3 + 30  # every copy found its story
     assert counts["many"] == counts["few"]
 
@@ -203,13 +205,8 @@ def test_recording_polls_without_entries_takes_as_many_statements_for_many_as_fo
     database_url: str,
 ) -> None:
     # A warm poll records a 304 per source: one statement for all of them, not one each.
-    store = Store.open(database_url)
-    try:
-        now = FakeClock().now
-        store.sync_sources(
-            [SourceSettings(url=f"http://feeds.test/{n}.xml", name=f"s{n}") for n in range(30)],
-            now,
-        )
+    now = FakeClock().now
+    with stored_sources(database_url, [f"s{n}" for n in range(30)]) as store:
         states = store.source_states()
         counts = {
             name: statements(
@@ -221,7 +218,5 @@ def test_recording_polls_without_entries_takes_as_many_statements_for_many_as_fo
             for name, polled in (("few", states[:3]), ("many", states[3:]))
         }
         recorded = {state.id: state.last_attempt for state in store.source_states()}
-    finally:
-        store.close()
     assert counts["many"] == counts["few"]
     assert all(recorded[state.id] == now for state in states)

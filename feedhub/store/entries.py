@@ -23,7 +23,7 @@ from feedhub.store import neardup as neardup_store
 from feedhub.store.categories import add_to_categories, mark_dirty
 from feedhub.store.known import read_known
 from feedhub.store.schema import entries, entry_categories
-from feedhub.store.sources import update_source
+from feedhub.store.sources import update_sources
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def store_poll(
         len(intents.tombstoned),
     )
     report = _apply(connection, state, intents, now, policy)
-    update_source(connection, state.id, result, site_link)
+    update_sources(connection, [(state.id, result, site_link)])
     mark_dirty(connection, report.categories)
     return report
 

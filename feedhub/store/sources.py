@@ -247,12 +247,6 @@ _RECORD_POLL = (
 )
 
 
-def update_source(
-    connection: Connection, source_id: int, result: PollResult, site_link: str | None
-) -> None:
-    update_sources(connection, [(source_id, result, site_link)])
-
-
 def update_sources(
     connection: Connection, polls: Sequence[tuple[int, PollResult, str | None]]
 ) -> None:
